@@ -1,0 +1,1 @@
+"""Everything event-shaped: the contract, the Redis-Streams broker, triggers, dispatch, the sink."""

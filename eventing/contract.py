@@ -1,0 +1,238 @@
+"""The event contract every Sentinel service shares: CloudEvent types and versioned payloads.
+
+This is the only module of eventing/ that functions/ may import (DESIGN.md: the executor has no
+Redis access and speaks only HTTP). Payloads are pydantic models so that both sides of every hop
+validate the same schema; field names on the wire are camelCase, as in the public API.
+
+Wire formats are the CloudEvents SDK 2.x (`cloudevents.core`): binary mode for deliveries and
+replies, structured JSON inside Redis stream entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings import http as ce_http
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+SCHEMA_VERSION = "1"
+
+REQUESTED = "dev.sentinel.execution.requested"
+STARTED = "dev.sentinel.execution.started"
+COMPLETED = "dev.sentinel.execution.completed"
+FAILED = "dev.sentinel.execution.failed"
+EVENT_TYPES = (REQUESTED, STARTED, COMPLETED, FAILED)
+
+LANGUAGE_EXTENSION = "language"
+
+Verdict = Literal[
+    "accepted",
+    "wrong_answer",
+    "time_limit_exceeded",
+    "memory_limit_exceeded",
+    "output_limit_exceeded",
+    "runtime_error",
+    "compilation_error",
+    "internal_error",
+]
+VERDICTS: tuple[str, ...] = Verdict.__args__  # type: ignore[attr-defined]
+
+JobStatus = Literal["queued", "running", "completed", "failed"]
+
+_FORMAT = JSONFormat()
+
+
+class ContractError(ValueError):
+    """An event or payload that does not follow the contract (the sender's fault: a 4xx)."""
+
+
+class _Model(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON-ready dict, camelCase, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class TestCase(_Model):
+    """One input and, optionally, the output it must produce."""
+
+    __test__ = False  # not a pytest class
+
+    input: str = ""
+    expected: str | None = None
+
+
+class Limits(_Model):
+    """Per-run resource limits; None means the language's default (bounded by server maxima)."""
+
+    cpu_time_ms: int | None = Field(default=None, gt=0)
+    wall_time_ms: int | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    output_kb: int | None = Field(default=None, gt=0)
+
+
+class SubmissionRequest(_Model):
+    """What a client submits (the public API's body): what to run, on what, judged how."""
+
+    code: str = Field(min_length=1)
+    language: str = Field(min_length=1)
+    input: str = ""
+    test_cases: list[TestCase] | None = Field(default=None, min_length=1)
+    limits: Limits = Limits()
+    compare: Literal["trimmed", "exact"] = "trimmed"
+    stop_on_first_failure: bool = False
+    callback_url: str | None = None
+
+
+class Submission(SubmissionRequest):
+    """The data of `execution.requested`: the request, with its job id, as executors see it."""
+
+    id: str
+    schema_version: str = SCHEMA_VERSION
+
+
+class TestResult(_Model):
+    """What one test case (or the single input) did."""
+
+    __test__ = False
+
+    input: str
+    expected: str | None = None
+    actual_output: str
+    error: str = ""
+    passed: bool | None = None
+    verdict: Verdict
+    execution_time: int  # CPU milliseconds
+    wall_time: int  # milliseconds
+    memory_kb: int
+    exit_code: int | None = None
+    signal: str | None = None
+
+
+class ExecutionResult(_Model):
+    """The data of `execution.completed`: the whole outcome of one submission."""
+
+    id: str
+    language: str
+    verdict: Verdict
+    output: str = ""
+    error: str = ""
+    compile_output: str = ""
+    execution_time: int = 0
+    wall_time: int = 0
+    memory_kb: int = 0
+    exit_code: int | None = None
+    signal: str | None = None
+    test_cases: list[TestResult] | None = None
+    executor: str = ""
+    schema_version: str = SCHEMA_VERSION
+
+
+class Started(_Model):
+    """The data of `execution.started`."""
+
+    id: str
+    executor: str
+    started_at: str
+
+
+class Failed(_Model):
+    """The data of `execution.failed`: the service, not the code, could not run the job."""
+
+    id: str
+    reason: str
+
+
+PAYLOADS: dict[str, type[_Model]] = {
+    REQUESTED: Submission,
+    STARTED: Started,
+    COMPLETED: ExecutionResult,
+    FAILED: Failed,
+}
+
+
+def now_iso() -> str:
+    """UTC now as ISO 8601 with milliseconds and a Z, the timestamp format of the API."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def make_event(
+    event_type: str, payload: _Model, *, source: str, language: str | None = None
+) -> BaseCloudEvent:
+    """Build a CloudEvent for `payload`; subject is the job id, `language` an extension."""
+    if not isinstance(payload, PAYLOADS[event_type]):
+        raise TypeError(f"{event_type} carries {PAYLOADS[event_type].__name__}")
+    job_id = payload.id  # type: ignore[attr-defined]
+    attributes: dict[str, Any] = {
+        "type": event_type,
+        "source": source,
+        "subject": job_id,
+        "datacontenttype": "application/json",
+    }
+    if language:
+        attributes[LANGUAGE_EXTENSION] = language
+    return CloudEvent(attributes=attributes, data=payload.wire())
+
+
+def payload_of(event: BaseCloudEvent) -> _Model:
+    """Validate and return the typed payload of a contract event."""
+    model = PAYLOADS.get(event.get_type())
+    if model is None:
+        raise ContractError(f"unknown event type {event.get_type()!r}")
+    data = event.get_data()
+    if not isinstance(data, dict):
+        raise ContractError("event data must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(f"invalid {event.get_type()} data: {exc}") from exc
+
+
+def to_binary(event: BaseCloudEvent) -> tuple[dict[str, str], bytes]:
+    """HTTP binary content mode: attributes as ce-* headers, data as the body."""
+    message = ce_http.to_binary(event, _FORMAT)
+    return dict(message.headers), message.body
+
+
+def to_structured(event: BaseCloudEvent) -> bytes:
+    """The event as one JSON document (how entries are kept in Redis streams)."""
+    return _FORMAT.write(event)
+
+
+def from_structured(body: bytes) -> BaseCloudEvent:
+    """Parse a structured JSON event (a Redis stream entry)."""
+    return _parse(lambda: _FORMAT.read(None, body))
+
+
+def from_http(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
+    """Parse an HTTP request or response in binary or structured mode."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    message = ce_http.HTTPMessage(headers=lowered, body=body)
+    return _parse(lambda: ce_http.from_http(message, _FORMAT))
+
+
+def is_cloudevent(headers: Mapping[str, str]) -> bool:
+    """True when an HTTP message carries an event (a ce-type header or a structured body)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    content_type = lowered.get("content-type", "")
+    return "ce-type" in lowered or content_type.startswith("application/cloudevents+json")
+
+
+def _parse(read: Any) -> BaseCloudEvent:
+    try:
+        event: BaseCloudEvent = read()
+    except (BaseCloudEventException, ValueError, KeyError, TypeError) as exc:
+        raise ContractError(f"not a valid CloudEvent: {exc}") from exc
+    return event

@@ -1,0 +1,58 @@
+"""Settings of the eventing services (broker, dispatcher, sink), read from the environment.
+
+Every key, its default and its meaning is here and nowhere else; docs/configuration.md lists them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_TRIGGERS = Path(__file__).resolve().parent.parent / "config" / "triggers.yaml"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _urls(raw: str) -> dict[str, str]:
+    """Parse `name=url,name=url` (how a local run points trigger refs at local ports)."""
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {name.strip(): url.strip().rstrip("/") for name, url in pairs}
+
+
+@dataclass(frozen=True)
+class EventingSettings:
+    """Configuration shared by the broker, dispatcher and sink."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "sentinel"
+    triggers_path: Path = DEFAULT_TRIGGERS
+    # Trigger subscriber refs (`ref: {kind: Service, name: X}`) resolve to these URLs when listed,
+    # else to http://X.<namespace>.svc.cluster.local as inside Kubernetes.
+    service_urls: dict[str, str] = field(default_factory=dict)
+    namespace: str = "default"
+    job_ttl_seconds: int = 24 * 3600
+    consumer_name: str = ""
+    # An entry pending this long on a consumer that stopped renewing it is taken over.
+    claim_idle_ms: int = 30_000
+    port: int = 8082
+
+    @classmethod
+    def from_env(cls) -> EventingSettings:
+        """Read SENTINEL_* and REDIS_URL; unset keys keep the defaults above."""
+        return cls(
+            redis_url=os.environ.get("REDIS_URL") or cls.redis_url,
+            key_prefix=os.environ.get("SENTINEL_KEY_PREFIX") or cls.key_prefix,
+            triggers_path=Path(os.environ.get("SENTINEL_TRIGGERS") or DEFAULT_TRIGGERS),
+            service_urls=_urls(os.environ.get("SENTINEL_SERVICE_URLS", "")),
+            namespace=os.environ.get("SENTINEL_NAMESPACE") or cls.namespace,
+            job_ttl_seconds=_int("SENTINEL_JOB_TTL_SECONDS", cls.job_ttl_seconds),
+            consumer_name=os.environ.get("SENTINEL_CONSUMER")
+            or f"{socket.gethostname()}-{os.getpid()}",
+            claim_idle_ms=_int("SENTINEL_CLAIM_IDLE_MS", cls.claim_idle_ms),
+            port=_int("PORT", cls.port),
+        )

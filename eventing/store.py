@@ -1,0 +1,71 @@
+"""The job store: one Redis hash per job, moved only forward (queued → running → done).
+
+Every change goes through one Lua script that compares ranks, so a redelivered or late event
+(a `started` arriving after `completed`) changes nothing: consumers can be at-least-once and the
+store stays exact. Records expire after the retention period.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import redis
+from redis.client import Pipeline
+
+from eventing import keys
+from eventing.contract import now_iso
+
+_ADVANCE = """
+local rank = {queued=1, running=2, completed=3, failed=3}
+local new = ARGV[1]
+local current = redis.call('HGET', KEYS[1], 'status')
+if current and rank[current] >= rank[new] then return 0 end
+redis.call('HSETNX', KEYS[1], 'id', ARGV[3])
+redis.call('HSETNX', KEYS[1], 'timestamp', ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'status', new, 'updatedAt', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class JobStore:
+    """Reads and forward-only writes of job records."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+        self._advance = client.register_script(_ADVANCE)
+
+    def advance(
+        self,
+        job_id: str,
+        status: str,
+        fields: dict[str, str] | None = None,
+        pipe: Pipeline | None = None,
+        timestamp: str | None = None,
+    ) -> bool:
+        """Move the job to `status` with `fields` if that is forward; True when it moved.
+
+        With `pipe`, the write is queued on it and the return value means nothing.
+        """
+        args: list[str] = [status, str(self._ttl), job_id, timestamp or now_iso()]
+        for name, value in (fields or {}).items():
+            args += [name, value]
+        key = keys.job(self._prefix, job_id)
+        if pipe is not None:
+            self._advance(keys=[key], args=args, client=pipe)
+            return True
+        return bool(self._advance(keys=[key], args=args))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The record as a dict, with `result` decoded; None for an unknown or expired id."""
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.job(self._prefix, job_id)))
+        if not raw:
+            return None
+        record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        if "result" in record:
+            record["result"] = json.loads(record["result"])
+        return record

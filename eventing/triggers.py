@@ -1,0 +1,167 @@
+"""Triggers: which events go to which subscriber, and how hard to try (Knative's Trigger shape).
+
+The configuration file is a YAML stream of `eventing.knative.dev/v1` Trigger resources, so the
+same file documents routing for people who know Knative and validates against its CRD schema.
+We read the parts a broker needs: `spec.filter.attributes` (exact match on event attributes),
+`spec.subscriber` (`uri`, or a `ref` to a Service resolved to a URL) and `spec.delivery`.
+Sentinel's own settings ride in annotations under `sentinel.dev/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONCURRENCY_ANNOTATION = "sentinel.dev/max-concurrent-deliveries"
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+class TriggerConfigError(ValueError):
+    """The trigger file is not what the broker can run; the message names the trigger."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an ISO 8601 duration such as PT0.5S or PT1M30S (Knative's delivery format)."""
+    match = _DURATION.match(text.strip())
+    if not match or text.strip() in ("P", "PT"):
+        raise TriggerConfigError(f"not an ISO 8601 duration: {text!r}")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return (
+        parts.get("d", 0) * 86400
+        + parts.get("h", 0) * 3600
+        + parts.get("m", 0) * 60
+        + parts.get("s", 0)
+    )
+
+
+@dataclass(frozen=True)
+class DeliverySpec:
+    """Knative's delivery spec: retries after the first attempt, backoff, timeout, dead letter."""
+
+    retry: int = 3
+    backoff_policy: str = "exponential"
+    backoff_delay: float = 0.2
+    timeout: float = 60.0
+    dead_letter_sink: str | None = None
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based), as Knative computes it."""
+        if self.backoff_policy == "linear":
+            return self.backoff_delay * attempt
+        return float(self.backoff_delay * 2 ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One route: events whose attributes equal `filters` go to `subscriber`."""
+
+    name: str
+    filters: Mapping[str, str]
+    subscriber: str
+    delivery: DeliverySpec = field(default_factory=DeliverySpec)
+    concurrency: int = 4
+
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Exact match on every filter attribute; an empty filter matches everything."""
+        return all(str(attributes.get(k)) == v for k, v in self.filters.items())
+
+    @property
+    def language(self) -> str | None:
+        """The language this trigger routes, when it filters on one."""
+        return self.filters.get("language")
+
+
+def load_triggers(
+    path: Path, service_urls: Mapping[str, str], namespace: str = "default"
+) -> list[Trigger]:
+    """Read a YAML stream of Trigger resources; other kinds in the stream are skipped."""
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TriggerConfigError(f"cannot read triggers from {path}: {exc}") from exc
+    triggers = [
+        _trigger(doc, service_urls, namespace)
+        for doc in documents
+        if isinstance(doc, dict) and doc.get("kind") == "Trigger"
+    ]
+    names = [t.name for t in triggers]
+    if len(set(names)) != len(names):
+        raise TriggerConfigError(f"duplicate trigger names in {path}")
+    if not triggers:
+        raise TriggerConfigError(f"no Trigger resources in {path}")
+    return triggers
+
+
+def languages(triggers: Iterable[Trigger], event_type: str) -> list[str]:
+    """Languages that have a trigger for `event_type` (the ones the service can run)."""
+    return sorted(
+        {t.language for t in triggers if t.language and t.filters.get("type") == event_type}
+    )
+
+
+def _trigger(doc: dict[str, Any], service_urls: Mapping[str, str], namespace: str) -> Trigger:
+    metadata = doc.get("metadata") or {}
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise TriggerConfigError("a Trigger without metadata.name")
+    spec = doc.get("spec") or {}
+    attributes = (spec.get("filter") or {}).get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise TriggerConfigError(f"trigger {name}: filter.attributes must be a mapping")
+    annotations = metadata.get("annotations") or {}
+    try:
+        concurrency = int(annotations.get(CONCURRENCY_ANNOTATION, 4))
+    except ValueError as exc:
+        raise TriggerConfigError(f"trigger {name}: {CONCURRENCY_ANNOTATION} not a number") from exc
+    return Trigger(
+        name=name,
+        filters={str(k): str(v) for k, v in attributes.items()},
+        subscriber=_destination(spec.get("subscriber"), service_urls, namespace, name),
+        delivery=_delivery(spec.get("delivery") or {}, service_urls, namespace, name),
+        concurrency=max(1, concurrency),
+    )
+
+
+def _destination(dest: Any, service_urls: Mapping[str, str], namespace: str, trigger: str) -> str:
+    """Resolve a Knative Destination (uri, or ref plus optional relative uri) to a URL."""
+    if not isinstance(dest, dict):
+        raise TriggerConfigError(f"trigger {trigger}: subscriber must be a mapping")
+    uri = dest.get("uri")
+    ref = dest.get("ref")
+    if ref is None:
+        if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+            raise TriggerConfigError(f"trigger {trigger}: subscriber needs an absolute uri or ref")
+        return uri
+    ref_name = ref.get("name") if isinstance(ref, dict) else None
+    if not isinstance(ref_name, str):
+        raise TriggerConfigError(f"trigger {trigger}: subscriber.ref needs a name")
+    ref_ns = ref.get("namespace") or namespace
+    base = service_urls.get(ref_name) or f"http://{ref_name}.{ref_ns}.svc.cluster.local"
+    return base + (uri if isinstance(uri, str) else "")
+
+
+def _delivery(
+    spec: dict[str, Any], service_urls: Mapping[str, str], namespace: str, trigger: str
+) -> DeliverySpec:
+    policy = spec.get("backoffPolicy", "exponential")
+    if policy not in ("linear", "exponential"):
+        raise TriggerConfigError(f"trigger {trigger}: backoffPolicy is linear or exponential")
+    dead_letter = spec.get("deadLetterSink")
+    return DeliverySpec(
+        retry=int(spec.get("retry", 3)),
+        backoff_policy=policy,
+        backoff_delay=parse_duration(spec.get("backoffDelay", "PT0.2S")),
+        timeout=parse_duration(spec.get("timeout", "PT60S")),
+        dead_letter_sink=(
+            _destination(dead_letter, service_urls, namespace, trigger) if dead_letter else None
+        ),
+    )

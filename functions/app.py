@@ -1,0 +1,77 @@
+"""The executor's HTTP service (Knative's runtime contract: listens on $PORT, one request per job).
+
+POST / takes a `dev.sentinel.execution.requested` CloudEvent (binary or structured) and answers
+200 with the reply `dev.sentinel.execution.completed` in binary mode; the dispatcher publishes
+that reply to the broker. A request that is not a valid event gets 400 (not retried).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from flask import Flask, Response, jsonify, request
+
+from eventing import contract
+from functions import runner
+from functions.languages import Language, load_registry, resolve, served
+from functions.settings import ExecutorSettings
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: ExecutorSettings | None = None) -> Flask:
+    """Build the executor app; the languages it serves are decided here, once."""
+    settings = settings or ExecutorSettings.from_env()
+    registry = load_registry()
+    languages = served(registry, settings.languages)
+    app = Flask(__name__)
+
+    @app.post("/")
+    def handle_event() -> Response | tuple[Response, int]:
+        try:
+            event = contract.from_http(dict(request.headers), request.get_data())
+            if event.get_type() != contract.REQUESTED:
+                raise contract.ContractError(f"this service takes {contract.REQUESTED} events")
+            submission = contract.payload_of(event)
+            assert isinstance(submission, contract.Submission)
+        except contract.ContractError as exc:
+            return jsonify(error=str(exc)), 400
+        language = resolve(languages, submission.language)
+        if language is None:
+            return jsonify(error=f"language {submission.language!r} is not served here"), 400
+        log.info("executing", job=submission.id, language=language.id)
+        result = runner.execute(submission, language, settings)
+        log.info(
+            "executed",
+            job=submission.id,
+            verdict=result.verdict,
+            cpu_ms=result.execution_time,
+            wall_ms=result.wall_time,
+        )
+        reply = contract.make_event(
+            contract.COMPLETED, result, source=f"/sentinel/{settings.name}", language=language.id
+        )
+        headers, body = contract.to_binary(reply)
+        return Response(body, status=200, headers=headers)
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify(status="ok", executor=settings.name, languages=sorted(languages))
+
+    @app.get("/languages")
+    def list_languages() -> Response:
+        return jsonify(languages=[_describe(lang) for lang in languages.values()])
+
+    return app
+
+
+def _describe(language: Language) -> dict[str, Any]:
+    return {
+        "name": language.id,
+        "displayName": language.display_name,
+        "description": language.description,
+        "example": language.example,
+        "version": language.version,
+        "aliases": list(language.aliases),
+    }

@@ -1,0 +1,40 @@
+"""Judging: compare output with the expected answer and name the verdict of a run.
+
+The order of the checks is the order of what the user should hear first: a run that blew a
+limit did not finish, so its output is not compared; a crash is a runtime error even when the
+partial output happens to match.
+"""
+
+from __future__ import annotations
+
+from functions.sandbox import Limits, Outcome
+
+
+def trimmed_lines(text: str) -> list[str]:
+    """Judge0's comparison: CRLF as LF, each line right-stripped, trailing blank lines ignored."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def matches(actual: str, expected: str, mode: str = "trimmed") -> bool:
+    """True when `actual` is an accepted answer for `expected` under `mode`."""
+    if mode == "exact":
+        return actual == expected
+    return trimmed_lines(actual) == trimmed_lines(expected)
+
+
+def verdict(
+    outcome: Outcome, limits: Limits, expected: str | None, actual: str, mode: str = "trimmed"
+) -> str:
+    """The verdict of one run; `expected` None means there is nothing to compare against."""
+    if outcome.output_exceeded:
+        return "output_limit_exceeded"
+    if outcome.wall_timed_out or outcome.cpu_ms > limits.cpu_ms or outcome.signal_name == "SIGXCPU":
+        return "time_limit_exceeded"
+    if outcome.signal is not None or outcome.exit_code != 0:
+        return "runtime_error"
+    if expected is None or matches(actual, expected, mode):
+        return "accepted"
+    return "wrong_answer"

@@ -1,0 +1,101 @@
+"""The language registry: read functions/languages.toml into plain data.
+
+The registry is data, not code, so adding a language never touches the sandbox or the runner.
+A language whose toolchain is not installed is left out of the served set (and said so).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+REGISTRY_PATH = Path(__file__).with_name("languages.toml")
+
+
+@dataclass(frozen=True)
+class Language:
+    """How to compile and run one language."""
+
+    id: str
+    display_name: str
+    description: str
+    source_file: str
+    run: tuple[str, ...]
+    version_command: tuple[str, ...]
+    compile: tuple[str, ...] | None = None
+    aliases: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    ro_paths: tuple[str, ...] = ()
+    example: str = ""
+
+    @property
+    def installed(self) -> bool:
+        """True when the programs the language runs exist on this machine."""
+        programs = {self.run[0], self.version_command[0]}
+        if self.compile:
+            programs.add(self.compile[0])
+        return all(os.access(p, os.X_OK) for p in programs)
+
+    @cached_property
+    def version(self) -> str:
+        """The toolchain's own version line (a trusted command, run once, outside the sandbox)."""
+        try:
+            done = subprocess.run(
+                self.version_command, capture_output=True, text=True, timeout=10, env={}
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if lines else "unknown"
+
+
+def load_registry(path: Path = REGISTRY_PATH) -> dict[str, Language]:
+    """Every configured language by id (installed or not)."""
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {key: _language(key, table) for key, table in data.items()}
+
+
+def served(registry: Mapping[str, Language], wanted: Iterable[str] | None) -> dict[str, Language]:
+    """The installed languages among `wanted` (None: all of them)."""
+    names = set(wanted) if wanted is not None else set(registry)
+    return {k: v for k, v in registry.items() if k in names and v.installed}
+
+
+def resolve(registry: Mapping[str, Language], name: str) -> Language | None:
+    """A language by id or alias, case-insensitive."""
+    wanted = name.strip().lower()
+    if wanted in registry:
+        return registry[wanted]
+    return next((lang for lang in registry.values() if wanted in lang.aliases), None)
+
+
+def _language(key: str, table: dict[str, object]) -> Language:
+    def strings(name: str) -> tuple[str, ...]:
+        value = table.get(name, ())
+        assert isinstance(value, list | tuple), f"{key}.{name} must be a list"
+        return tuple(str(v) for v in value)
+
+    compile_command = strings("compile")
+    env = table.get("env", {})
+    assert isinstance(env, dict), f"{key}.env must be a table"
+    return Language(
+        id=key,
+        display_name=str(table.get("display_name", key)),
+        description=str(table.get("description", "")),
+        source_file=str(table["source_file"]),
+        run=strings("run"),
+        version_command=strings("version"),
+        compile=compile_command or None,
+        aliases=strings("aliases"),
+        packages=strings("packages"),
+        env={str(k): str(v) for k, v in env.items()},
+        ro_paths=strings("ro_paths"),
+        example=str(table.get("example", "")),
+    )

@@ -1,0 +1,172 @@
+"""Run one submission: compile once, run each test case in a fresh sandbox, judge, summarise.
+
+A job's verdict is that of its first failing test; its time is the sum of the tests' CPU time
+and its memory the largest peak. Infrastructure faults become `internal_error` with the cause
+logged, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import structlog
+
+from eventing.contract import ExecutionResult, Submission, TestCase, TestResult
+from functions import grading, sandbox
+from functions.languages import Language
+from functions.settings import ExecutorSettings
+
+log = structlog.get_logger(__name__)
+
+
+def run_limits(submission: Submission, settings: ExecutorSettings) -> sandbox.Limits:
+    """The submission's limits, defaulted and clamped to the server's maxima."""
+    asked = submission.limits
+    return sandbox.Limits(
+        cpu_ms=min(asked.cpu_time_ms or settings.default_cpu_ms, settings.max_cpu_ms),
+        wall_ms=min(asked.wall_time_ms or settings.default_wall_ms, settings.max_wall_ms),
+        memory_kb=min(asked.memory_mb or settings.default_memory_mb, settings.max_memory_mb) * 1024,
+        output_bytes=min(asked.output_kb or settings.default_output_kb, settings.max_output_kb)
+        * 1024,
+    )
+
+
+def compile_limits(settings: ExecutorSettings) -> sandbox.Limits:
+    """Compilers get their own, larger, fixed limits: a compile bomb is stopped like a run."""
+    return sandbox.Limits(
+        cpu_ms=settings.compile_cpu_ms,
+        wall_ms=settings.compile_wall_ms,
+        memory_kb=settings.compile_memory_mb * 1024,
+        output_bytes=64 * 1024,
+        processes=128,
+    )
+
+
+def execute(
+    submission: Submission, language: Language, settings: ExecutorSettings
+) -> ExecutionResult:
+    """Run `submission` and return its result; never raises for what the code does."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=settings.work_dir))
+    try:
+        return _execute(submission, language, settings, work)
+    except sandbox.SandboxUnavailable as exc:
+        log.error("sandbox unavailable", job=submission.id, error=str(exc))
+        return _internal_error(submission, language, settings, str(exc))
+    except Exception as exc:  # an infrastructure fault, not the user's code
+        log.exception("execution failed", job=submission.id)
+        return _internal_error(submission, language, settings, f"internal error: {exc}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _execute(
+    submission: Submission, language: Language, settings: ExecutorSettings, work: Path
+) -> ExecutionResult:
+    box = work / "box"
+    box.mkdir()
+    (box / language.source_file).write_text(submission.code)
+    if language.compile:
+        compiled = sandbox.run(
+            language.compile,
+            limits=compile_limits(settings),
+            box=box,
+            env=language.env,
+            ro_paths=language.ro_paths,
+        )
+        if compiled.exit_code != 0:
+            message = _text(compiled.stderr) + _text(compiled.stdout)
+            if compiled.wall_timed_out or compiled.signal is not None:
+                message += "\n[compilation stopped at its limits]"
+            return ExecutionResult(
+                id=submission.id,
+                language=language.id,
+                verdict="compilation_error",
+                compile_output=message,
+                executor=settings.name,
+            )
+    limits = run_limits(submission, settings)
+    cases = submission.test_cases or [TestCase(input=submission.input)]
+    results: list[TestResult] = []
+    for case in cases:
+        result = _run_case(case, language, limits, box, submission.compare)
+        results.append(result)
+        if submission.stop_on_first_failure and result.verdict != "accepted":
+            break
+    return _summarise(submission, language, settings, results)
+
+
+def _run_case(
+    case: TestCase, language: Language, limits: sandbox.Limits, box: Path, compare: str
+) -> TestResult:
+    outcome = sandbox.run(
+        language.run,
+        limits=limits,
+        stdin=case.input.encode(),
+        box_files=box,
+        env=language.env,
+        ro_paths=language.ro_paths,
+    )
+    actual = _text(outcome.stdout)
+    verdict = grading.verdict(outcome, limits, case.expected, actual, compare)
+    return TestResult(
+        input=case.input,
+        expected=case.expected,
+        actual_output=actual,
+        error=_text(outcome.stderr),
+        passed=None if case.expected is None else verdict == "accepted",
+        verdict=verdict,  # type: ignore[arg-type]
+        execution_time=outcome.cpu_ms,
+        wall_time=outcome.wall_ms,
+        memory_kb=outcome.memory_kb,
+        exit_code=outcome.exit_code,
+        signal=outcome.signal_name,
+    )
+
+
+def _summarise(
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    results: list[TestResult],
+) -> ExecutionResult:
+    first_failure = next((r for r in results if r.verdict != "accepted"), None)
+    decisive = first_failure or results[-1]
+    single = submission.test_cases is None
+    return ExecutionResult(
+        id=submission.id,
+        language=language.id,
+        verdict=decisive.verdict,
+        output=results[0].actual_output if single else _joined(results),
+        error=decisive.error,
+        execution_time=sum(r.execution_time for r in results),
+        wall_time=sum(r.wall_time for r in results),
+        memory_kb=max(r.memory_kb for r in results),
+        exit_code=decisive.exit_code,
+        signal=decisive.signal,
+        test_cases=None if single else results,
+        executor=settings.name,
+    )
+
+
+def _internal_error(
+    submission: Submission, language: Language, settings: ExecutorSettings, message: str
+) -> ExecutionResult:
+    return ExecutionResult(
+        id=submission.id,
+        language=language.id,
+        verdict="internal_error",
+        error=message,
+        executor=settings.name,
+    )
+
+
+def _joined(results: list[TestResult]) -> str:
+    """Every test's output, one block per test (the seed's `output` in test-cases mode)."""
+    return "\n".join(r.actual_output.rstrip("\n") for r in results)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")

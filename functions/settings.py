@@ -1,0 +1,57 @@
+"""Settings of the executor, read from the environment. Defaults documented here only."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """How the executor runs and the ceilings no submission may exceed."""
+
+    port: int = 8081
+    # None: every installed language of the registry; else a comma list (one per Knative Service).
+    languages: tuple[str, ...] | None = None
+    work_dir: Path = Path(tempfile.gettempdir()) / "sentinel-work"
+    name: str = "executor"
+    default_cpu_ms: int = 2000
+    default_wall_ms: int = 5000
+    default_memory_mb: int = 256
+    default_output_kb: int = 64
+    max_cpu_ms: int = 15_000
+    max_wall_ms: int = 30_000
+    max_memory_mb: int = 1024
+    max_output_kb: int = 1024
+    compile_cpu_ms: int = 10_000
+    compile_wall_ms: int = 20_000
+    compile_memory_mb: int = 1024
+
+    @classmethod
+    def from_env(cls) -> ExecutorSettings:
+        """PORT, SENTINEL_LANGUAGES, SENTINEL_WORK_DIR, SENTINEL_MAX_* and SENTINEL_DEFAULT_*."""
+        wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
+        return cls(
+            port=_int("PORT", cls.port),
+            languages=None
+            if wanted in ("", "all")
+            else tuple(w.strip() for w in wanted.split(",") if w.strip()),
+            work_dir=Path(os.environ.get("SENTINEL_WORK_DIR") or cls.work_dir),
+            name=os.environ.get("SENTINEL_EXECUTOR_NAME") or f"executor@{socket.gethostname()}",
+            default_cpu_ms=_int("SENTINEL_DEFAULT_CPU_MS", cls.default_cpu_ms),
+            default_wall_ms=_int("SENTINEL_DEFAULT_WALL_MS", cls.default_wall_ms),
+            default_memory_mb=_int("SENTINEL_DEFAULT_MEMORY_MB", cls.default_memory_mb),
+            default_output_kb=_int("SENTINEL_DEFAULT_OUTPUT_KB", cls.default_output_kb),
+            max_cpu_ms=_int("SENTINEL_MAX_CPU_MS", cls.max_cpu_ms),
+            max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
+            max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),
+            max_output_kb=_int("SENTINEL_MAX_OUTPUT_KB", cls.max_output_kb),
+        )

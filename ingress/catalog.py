@@ -1,0 +1,87 @@
+"""The language catalog: which languages Sentinel runs, and what their executors say of them.
+
+What runs is decided by routing: a language is offered when a trigger routes its requested
+events to an executor. Display names, versions and aliases come from the executors themselves
+(GET /languages on each), fetched lazily and cached, since the registry lives in functions/ and
+the ingress may not import it. An executor that cannot be reached leaves its languages listed
+with what the triggers know.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+import structlog
+
+from eventing.contract import REQUESTED
+from eventing.triggers import Trigger
+
+log = structlog.get_logger(__name__)
+
+
+class LanguageCatalog:
+    """Languages by id, with aliases and descriptions cached for `ttl_s` seconds."""
+
+    def __init__(self, triggers: Sequence[Trigger], ttl_s: int) -> None:
+        self.routes = {
+            t.language: t.subscriber
+            for t in triggers
+            if t.language and t.filters.get("type") == REQUESTED
+        }
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._fetched_at = float("-inf")
+        self._described: dict[str, dict[str, Any]] = {}
+
+    def names(self) -> list[str]:
+        """Ids of the languages that have an executor route."""
+        return sorted(self.routes)
+
+    def resolve(self, name: str) -> str | None:
+        """The language id for `name` (an id or an alias, any case); None when not offered."""
+        wanted = name.strip().lower()
+        if wanted in self.routes:
+            return wanted
+        for entry in self.describe():
+            if wanted in entry.get("aliases", []):
+                return str(entry["name"])
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One entry per offered language: name, displayName, description, example, version."""
+        with self._lock:
+            if time.monotonic() - self._fetched_at > self._ttl_s:
+                self._described = self._fetch()
+                self._fetched_at = time.monotonic()
+            described = dict(self._described)
+        return [
+            described.get(name)
+            or {
+                "name": name,
+                "displayName": name,
+                "description": "",
+                "example": "",
+                "version": "unknown",
+                "aliases": [],
+            }
+            for name in self.names()
+        ]
+
+    def _fetch(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for url in sorted(set(self.routes.values())):
+            try:
+                response = requests.get(f"{url}/languages", timeout=2)
+                response.raise_for_status()
+                entries = response.json()["languages"]
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                log.warning("executor did not describe its languages", url=url, error=str(exc))
+                continue
+            for entry in entries:
+                if entry.get("name") in self.routes:
+                    found[entry["name"]] = entry
+        return found

@@ -1,0 +1,48 @@
+"""The sessions a person runs: serve (Sentinel on this machine), tests (lint, types, pytest),
+lint alone, and bench. `./nox.sh` installs nox first when it is missing."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+PYTHON = "3.11"
+
+
+def _system_packages(session: nox.Session) -> None:
+    session.run("bash", "scripts/ensure-system-packages.sh", external=True)
+
+
+@nox.session(python=PYTHON)
+def serve(session: nox.Session) -> None:
+    """Bring Sentinel up on this machine (embedded Redis unless REDIS_URL); Ctrl-C stops it."""
+    _system_packages(session)
+    session.install("-e", ".")
+    # Give the supervisor time to stop its children gracefully on Ctrl-C.
+    session.run(
+        "python", "-m", "sentinel.serve", *session.posargs,
+        interrupt_timeout=30, terminate_timeout=10,
+    )
+
+
+def _lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "ingress", "eventing", "functions", "sentinel", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy, strict on ingress/, eventing/, functions/."""
+    session.install("-e", ".[lint]")
+    _lint(session)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite, slow tests included, after lint and types."""
+    _system_packages(session)
+    session.install("-e", ".[test,lint]")
+    _lint(session)
+    session.run("pytest", *session.posargs)

@@ -1,0 +1,1 @@
+"""Sentinel on one machine: the supervisor (serve) and, later, the command-line client."""

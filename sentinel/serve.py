@@ -1,0 +1,251 @@
+"""Sentinel on one machine: Redis (embedded unless REDIS_URL is set), then the executor, the sink,
+the dispatcher and the ingress, each its own process, each waited for until healthy.
+
+Ctrl-C (or SIGTERM) stops them in reverse order, gracefully first, then by force; each child is
+in its own process group with a parent-death signal, so nothing is left behind even when this
+supervisor is killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Child:
+    """A service process and how to tell that it is ready."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    ready: Callable[[], bool]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor goes away, and a group of its own."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgid(0, 0)
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    return check
+
+
+def _redis_ok(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return check
+
+
+class Supervisor:
+    """Starts the children in order and stops them in reverse."""
+
+    def __init__(self, log_dir: Path, quiet: bool) -> None:
+        self.children: list[Child] = []
+        self.log_dir = log_dir
+        self.quiet = quiet
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        ready: Callable[[], bool],
+        timeout_s: float = 60,
+    ) -> None:
+        """Start `argv` and wait until `ready()`; raise if it dies or times out first."""
+        output = (self.log_dir / f"{name}.log").open("ab") if self.quiet else None
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            preexec_fn=_die_with_parent,
+        )
+        self.children.append(Child(name, process, ready))
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not healthy within {timeout_s:.0f}s")
+            time.sleep(0.1)
+        print(f"  {name:<10} ready (pid {process.pid})", flush=True)
+
+    def watch(self, stopping: Callable[[], bool]) -> str | None:
+        """Block until asked to stop or a child dies; the name of a dead child, if any."""
+        while not stopping():
+            for child in self.children:
+                if child.process.poll() is not None:
+                    return child.name
+            time.sleep(0.2)
+        return None
+
+    def stop(self, grace_s: float = 10) -> None:
+        """SIGTERM each child's group, newest first; SIGKILL whatever outlives the grace."""
+        for child in reversed(self.children):
+            _signal_group(child.process, signal.SIGTERM)
+            try:
+                child.process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+            _signal_group(child.process, signal.SIGKILL)  # stragglers in the group
+        self.children.clear()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def start_stack(
+    supervisor: Supervisor, base_env: dict[str, str], host: str, port: int, data_dir: Path
+) -> str:
+    """Start Redis (unless REDIS_URL), executor, sink, dispatcher and ingress; the API's URL.
+
+    The same function serves `nox -s serve` and the test suite, so the tests run what a user runs.
+    """
+    env = {k: v for k, v in base_env.items() if k != "PORT"}
+    env["SENTINEL_HOST"] = "127.0.0.1"
+    python = sys.executable
+    if not env.get("REDIS_URL"):
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise RuntimeError(
+                "redis-server not found: install the Debian package redis-server, or set REDIS_URL"
+            )
+        redis_port = free_port()
+        redis_dir = data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        supervisor.start(
+            "redis",
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--dir",
+                str(redis_dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            env,
+            _redis_ok(redis_port),
+        )
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    executor_port, sink_port = free_port(), free_port()
+    env["SENTINEL_SERVICE_URLS"] = (
+        f"executor-python=http://127.0.0.1:{executor_port},sink=http://127.0.0.1:{sink_port}"
+    )
+    supervisor.start(
+        "executor",
+        [python, "-m", "functions"],
+        {**env, "PORT": str(executor_port)},
+        _http_ok(f"http://127.0.0.1:{executor_port}/health"),
+    )
+    supervisor.start(
+        "sink",
+        [python, "-m", "eventing.sink"],
+        {**env, "PORT": str(sink_port)},
+        _http_ok(f"http://127.0.0.1:{sink_port}/health"),
+    )
+    supervisor.start("dispatcher", [python, "-m", "eventing.dispatcher"], env, lambda: True)
+    url = f"http://{host}:{port}"
+    supervisor.start(
+        "ingress",
+        [python, "-m", "ingress"],
+        {**env, "SENTINEL_HOST": host, "SENTINEL_PORT": str(port)},
+        _http_ok(f"{url}/health"),
+    )
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Bring Sentinel up on this machine and keep it up until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("SENTINEL_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SENTINEL_PORT", "8080")))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SENTINEL_DATA_DIR", REPO / "var"))
+    )
+    parser.add_argument("--quiet", action="store_true", help="services log to DATA_DIR/logs")
+    args = parser.parse_args(argv)
+
+    stop_requested = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    log_dir = args.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(log_dir, args.quiet)
+    try:
+        url = start_stack(supervisor, dict(os.environ), args.host, args.port, args.data_dir)
+        print(
+            f"\nSentinel is up at {url}  (Ctrl-C stops everything)\n\nTry:\n"
+            f"  curl -s -X POST {url}/api/execute -H 'Content-Type: application/json' \\\n"
+            '    -d \'{"language": "python", "code": "print(int(input()) * 2)", '
+            '"input": "21"}\'\n'
+            f"  curl -s {url}/job/<id from the answer above>\n",
+            flush=True,
+        )
+        dead = supervisor.watch(lambda: stop_requested)
+        if dead:
+            print(f"{dead} exited unexpectedly; stopping everything", file=sys.stderr)
+            return 1
+        return 0
+    except RuntimeError as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", flush=True)
+        supervisor.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
