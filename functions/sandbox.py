@@ -195,7 +195,8 @@ def _bwrap_args(
         if box_files is not None:
             for entry in sorted(box_files.iterdir()):
                 args += ["--ro-bind", str(entry), f"{BOX}/{entry.name}"]
-    args += ["--chdir", BOX, "--clearenv"]
+    # The root is bwrap's own tmpfs: read-only, or it is an unbounded place to write.
+    args += ["--remount-ro", "/", "--chdir", BOX, "--clearenv"]
     for name, value in {**BASE_ENV, **env}.items():
         args += ["--setenv", name, value]
     return args

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real Redis, and the whole service started exactly as `nox -s serve` does.
+
+Redis is the one named by REDIS_URL when set, else a redis-server started here on a free port.
+Each test session uses its own key prefix, so a shared Redis is never polluted across runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from sentinel.serve import Supervisor, free_port, start_stack
+
+FINISHED = ("completed", "failed")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: REDIS_URL, or a redis-server of our own for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server not found: install the Debian package redis-server")
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def key_prefix() -> str:
+    """Redis keys of this test session live under their own prefix."""
+    return f"sentinel-test-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Stack:
+    """The running service, and the calls a client makes to it."""
+
+    url: str
+    redis_url: str
+    key_prefix: str
+    log_dir: Path
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/execute; the 202 answer."""
+        answer = requests.post(f"{self.url}/api/execute", json=body, timeout=10)
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    def wait(self, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+        """Poll GET /job/{id} until the job is finished."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = requests.get(f"{self.url}/job/{job_id}", timeout=10).json()
+            if job["status"] in FINISHED:
+                return dict(job)
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} not finished after {timeout_s}s: {job}")
+
+    def run(self, body: dict[str, Any], timeout_s: float = 60) -> dict[str, Any]:
+        """Submit and wait for the result."""
+        return self.wait(self.submit(body)["id"], timeout_s)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Executor, sink, dispatcher and ingress as real processes over real HTTP."""
+    data_dir = tmp_path_factory.mktemp("stack")
+    supervisor = Supervisor(data_dir, quiet=True)
+    env = {**os.environ, "REDIS_URL": redis_url, "SENTINEL_KEY_PREFIX": key_prefix}
+    try:
+        url = start_stack(supervisor, env, "127.0.0.1", free_port(), data_dir)
+        yield Stack(url, redis_url, key_prefix, data_dir)
+    finally:
+        supervisor.stop()

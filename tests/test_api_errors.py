@@ -1,0 +1,96 @@
+"""What the API answers to bad input: 4xx with a JSON message naming the field, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.conftest import Stack
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"language": "python"}, "code"),
+        ({"code": "print(1)"}, "language"),
+        ({"code": "", "language": "python"}, "code"),
+        ({"code": 5, "language": "python"}, "code"),
+        ({"code": "x", "language": ["python"]}, "language"),
+        ({"code": "x", "language": "python", "input": 5}, "input"),
+        ({"code": "x", "language": "python", "testCases": "nope"}, "testCases"),
+        ({"code": "x", "language": "python", "testCases": []}, "testCases"),
+        ({"code": "x", "language": "python", "testCases": [{"input": 1}]}, "testCases.0.input"),
+        ({"code": "x", "language": "python", "limits": {"cpuTimeMs": -1}}, "limits.cpuTimeMs"),
+        ({"code": "x", "language": "python", "surprise": 1}, "surprise"),
+        ({"code": "x", "language": "cobol"}, "language"),
+    ],
+)
+def test_invalid_submissions_get_400_naming_the_field(
+    stack: Stack, body: dict[str, object], field: str
+) -> None:
+    answer = requests.post(f"{stack.url}/api/execute", json=body, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field
+    assert answer.json()["error"]
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"", b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_gets_400(stack: Stack, raw: bytes) -> None:
+    answer = requests.post(
+        f"{stack.url}/api/execute",
+        data=raw,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert "JSON" in answer.json()["error"]
+
+
+def test_an_oversized_body_gets_413(stack: Stack) -> None:
+    answer = requests.post(
+        f"{stack.url}/api/execute",
+        json={"language": "python", "code": "#" * (2 * 1024 * 1024)},
+        timeout=10,
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/job/", "/api/result/", "/api/status/"])
+def test_an_unknown_job_gets_404_with_a_message(stack: Stack, path: str) -> None:
+    answer = requests.get(f"{stack.url}{path}no-such-job", timeout=10)
+    assert answer.status_code == 404
+    assert "no-such-job" in answer.json()["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(stack: Stack) -> None:
+    assert requests.get(f"{stack.url}/nowhere", timeout=10).json()["error"] == "Not Found"
+    wrong = requests.get(f"{stack.url}/api/execute", timeout=10)
+    assert wrong.status_code == 405 and wrong.json()["error"]
+
+
+def test_health_reports_redis_dispatcher_and_services(stack: Stack) -> None:
+    answer = requests.get(f"{stack.url}/health", timeout=10)
+    assert answer.status_code == 200
+    services = answer.json()["services"]
+    assert services["redis"]["status"] == "ok"
+    assert services["dispatcher"]["status"] == "ok"
+    assert len(services) == 4  # redis, dispatcher, executor, sink
+    assert all(check["status"] == "ok" for check in services.values())
+
+
+@pytest.mark.parametrize("path", ["/languages", "/api/languages"])
+def test_languages_lists_python_with_its_real_version(stack: Stack, path: str) -> None:
+    answer = requests.get(f"{stack.url}{path}", timeout=10).json()
+    assert answer["count"] == len(answer["languages"]) >= 1
+    python = next(entry for entry in answer["languages"] if entry["name"] == "python")
+    assert python["version"].startswith("Python 3.")
+    assert python["displayName"] and python["example"]
+
+
+def test_status_endpoint_shows_the_life_of_a_job(stack: Stack) -> None:
+    job = stack.run({"language": "python", "code": "print(1)"})
+    status = requests.get(f"{stack.url}/api/status/{job['id']}", timeout=10).json()
+    assert status["status"] == "completed"
+    assert status["verdict"] == "accepted"
+    assert "output" not in status

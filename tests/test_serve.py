@@ -1,0 +1,108 @@
+"""`python -m sentinel.serve` (what `nox -s serve` runs): it comes up, answers, and Ctrl-C
+removes every process it started, sandboxes included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from sentinel.serve import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_serve_comes_up_runs_a_job_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # embedded Redis
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sentinel.serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--quiet",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Sentinel is up" in line:
+            break
+    assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
+    url = f"http://127.0.0.1:{port}"
+    # A job still sleeping in its sandbox when Ctrl-C comes must not survive it either.
+    requests.post(
+        f"{url}/api/execute",
+        json={
+            "language": "python",
+            "code": "import time\ntime.sleep(6)",
+            "limits": {"wallTimeMs": 10000},
+        },
+        timeout=10,
+    )
+    answer = requests.post(
+        f"{url}/api/execute", json={"language": "python", "code": "print('up')"}, timeout=10
+    ).json()
+    deadline = time.monotonic() + 30
+    job = {}
+    while time.monotonic() < deadline:
+        job = requests.get(f"{url}/job/{answer['id']}", timeout=10).json()
+        if job["status"] == "completed":
+            break
+        time.sleep(0.1)
+    assert job["output"] == "up\n"
+    started = descendants(process.pid)
+    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if alive(pid)}
+    assert {"redis-server", "bwrap"} <= names, names
+    process.send_signal(signal.SIGINT)
+    process.wait(60)
+    time.sleep(0.5)
+    assert process.returncode == 0
+    survivors = [pid for pid in started if alive(pid)]
+    assert survivors == [], survivors
