@@ -23,6 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from eventing.settings import DEFAULT_TRIGGERS
+
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 
@@ -136,6 +140,24 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
+def local_service_urls(triggers_path: Path, executor: str, sink: str) -> str:
+    """SENTINEL_SERVICE_URLS for one machine: every `executor-<language>` ref in the triggers
+    goes to the one local executor (it serves every installed language), `sink` to the sink."""
+    names = set()
+    for doc in yaml.safe_load_all(triggers_path.read_text()):
+        if isinstance(doc, dict):
+            for destination in (
+                (doc.get("spec") or {}).get("subscriber", {}),
+                ((doc.get("spec") or {}).get("delivery") or {}).get("deadLetterSink", {}),
+            ):
+                ref = (destination or {}).get("ref") or {}
+                if ref.get("name"):
+                    names.add(ref["name"])
+    urls = {name: executor for name in names if name.startswith("executor-")}
+    urls["sink"] = sink
+    return ",".join(f"{name}={url}" for name, url in sorted(urls.items()))
+
+
 def start_stack(
     supervisor: Supervisor, base_env: dict[str, str], host: str, port: int, data_dir: Path
 ) -> str:
@@ -175,8 +197,10 @@ def start_stack(
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     executor_port, sink_port = free_port(), free_port()
-    env["SENTINEL_SERVICE_URLS"] = (
-        f"executor-python=http://127.0.0.1:{executor_port},sink=http://127.0.0.1:{sink_port}"
+    env["SENTINEL_SERVICE_URLS"] = local_service_urls(
+        Path(env.get("SENTINEL_TRIGGERS") or DEFAULT_TRIGGERS),
+        executor=f"http://127.0.0.1:{executor_port}",
+        sink=f"http://127.0.0.1:{sink_port}",
     )
     supervisor.start(
         "executor",
