@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import redis
 import structlog
@@ -18,6 +17,7 @@ from flask import Flask, Response, jsonify, request
 from eventing import contract
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
+from eventing.wsgi import serve
 
 log = structlog.get_logger(__name__)
 
@@ -77,24 +77,8 @@ def _persist(store: JobStore, payload: object) -> bool:
 
 
 if __name__ == "__main__":
-    port = EventingSettings.from_env().port
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{os.environ.get('SENTINEL_HOST', '0.0.0.0')}:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            os.environ.get("SENTINEL_SINK_THREADS", "8"),
-            "--worker-class",
-            "gthread",
-            "--no-control-socket",
-            "--access-logfile",
-            "-",
-            "eventing.sink:create_app()",
-        ],
+    serve(
+        "eventing.sink:create_app()",
+        EventingSettings.from_env().port,
+        threads=int(os.environ.get("SENTINEL_SINK_THREADS", "8")),
     )

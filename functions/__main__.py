@@ -1,34 +1,13 @@
-"""`python -m functions`: serve the executor with gunicorn on $PORT (the container entrypoint)."""
+"""`python -m functions`: serve the executor on $PORT (the container entrypoint)."""
 
 import os
-import sys
 
+from eventing.wsgi import serve
 from functions.settings import ExecutorSettings
 
-settings = ExecutorSettings.from_env()
 # Sandbox runs wait on child processes, not the GIL: threads are the executor's run slots.
-slots = os.environ.get("SENTINEL_SLOTS") or str(os.cpu_count() or 2)
-os.execv(
-    sys.executable,
-    [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"{os.environ.get('SENTINEL_HOST', '0.0.0.0')}:{settings.port}",
-        "--workers",
-        "1",
-        "--threads",
-        slots,
-        "--worker-class",
-        "gthread",
-        "--timeout",
-        "0",
-        "--graceful-timeout",
-        "60",
-        "--no-control-socket",
-        "--access-logfile",
-        "-",
-        "functions.app:create_app()",
-    ],
+serve(
+    "functions.app:create_app()",
+    ExecutorSettings.from_env().port,
+    threads=int(os.environ.get("SENTINEL_SLOTS") or os.cpu_count() or 2),
 )
