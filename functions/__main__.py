@@ -7,7 +7,10 @@ from functions.settings import ExecutorSettings
 
 settings = ExecutorSettings.from_env()
 # Sandbox runs wait on child processes, not the GIL: threads are the executor's run slots.
-slots = os.environ.get("SENTINEL_SLOTS") or str(os.cpu_count() or 2)
+slots = int(os.environ.get("SENTINEL_SLOTS") or os.cpu_count() or 2)
+# Spare threads beyond the slots, so /health answers while every slot runs a job. Only useful
+# behind a limiter that sends at most `slots` jobs at once (Knative's containerConcurrency).
+health_threads = int(os.environ.get("SENTINEL_HEALTH_THREADS") or 0)
 os.execv(
     sys.executable,
     [
@@ -19,7 +22,7 @@ os.execv(
         "--workers",
         "1",
         "--threads",
-        slots,
+        str(slots + health_threads),
         "--worker-class",
         "gthread",
         "--timeout",
