@@ -87,9 +87,9 @@ def _base_image(value: str, stages: list[str]) -> list[str]:
         stages.append(words[2])
     if image in stages:
         return []
-    name, _, tag = image.rpartition(":") if ":" in image else (image, "", "")
     if "@sha256:" in image:
         return []
+    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
     if not tag or tag == "latest" or not re.search(r"\d", tag):
         return [f"base image {image} is not pinned to a versioned tag"]
     return []
@@ -125,6 +125,8 @@ def _entrypoint(value: str | None, repo: Path) -> list[str]:
     if argv[:2] != ["python", "-m"] or len(argv) < 3:
         return [f"ENTRYPOINT {argv} is not `python -m MODULE`"]
     module = Path(*argv[2].split("."))
-    if not ((repo / module).with_suffix(".py").is_file() or (repo / module / "__main__.py").is_file()):
+    if not (
+        (repo / module).with_suffix(".py").is_file() or (repo / module / "__main__.py").is_file()
+    ):
         return [f"ENTRYPOINT module {argv[2]} does not exist in the repository"]
     return []

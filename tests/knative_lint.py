@@ -97,7 +97,9 @@ def lint_service(ksvc: Resource, defaults: dict[str, str], features: dict[str, s
 
 def _autoscaling(annotations: dict[str, str], concurrency: int) -> list[str]:
     problems = []
-    values = {k[len(AUTOSCALING) :]: str(v) for k, v in annotations.items() if k.startswith(AUTOSCALING)}
+    values = {
+        k[len(AUTOSCALING) :]: str(v) for k, v in annotations.items() if k.startswith(AUTOSCALING)
+    }
     for key in ("min-scale", "max-scale", "initial-scale"):
         if key in values and not values[key].isdigit():
             problems.append(f"{key} {values[key]!r} is not a non-negative integer")

@@ -27,9 +27,7 @@ USER = 10001
 def by_kind(resources: Iterable[Resource], kind: str, group: str = "") -> list[Resource]:
     """Resources of `kind` whose apiVersion is in `group` ("" for the core group)."""
     return [
-        r
-        for r in resources
-        if r["kind"] == kind and r["apiVersion"].rpartition("/")[0] == group
+        r for r in resources if r["kind"] == kind and r["apiVersion"].rpartition("/")[0] == group
     ]
 
 
@@ -137,7 +135,9 @@ def executor_problems(resources: list[Resource]) -> list[str]:
 
 def workload_problems(resources: list[Resource]) -> list[str]:
     """Every pod: non-root, requests and limits, no token; Secrets referenced, never shipped."""
-    problems = [f"Secret {r['metadata']['name']} is committed" for r in by_kind(resources, "Secret")]
+    problems = [
+        f"Secret {r['metadata']['name']} is committed" for r in by_kind(resources, "Secret")
+    ]
     for name, template in pod_templates(resources).items():
         spec = template["spec"]
         if spec.get("automountServiceAccountToken") is not False:
@@ -186,7 +186,9 @@ def routing_problems(resources: list[Resource]) -> list[str]:
         is_job = trigger["spec"]["filter"]["attributes"].get("type") == REQUESTED
         if is_job and timeout <= spec.get("timeoutSeconds", 300):
             problems.append(f"trigger {name}: delivery timeout {timeout}s <= revision timeout")
-        in_flight = int(trigger["metadata"]["annotations"]["sentinel.dev/max-concurrent-deliveries"])
+        in_flight = int(
+            trigger["metadata"]["annotations"]["sentinel.dev/max-concurrent-deliveries"]
+        )
         concurrency = spec.get("containerConcurrency", 0)
         annotations = services[target]["spec"]["template"]["metadata"]["annotations"]
         max_scale = int(annotations.get("autoscaling.knative.dev/max-scale", "0"))
@@ -220,7 +222,8 @@ def policies_for(resources: list[Resource], labels: dict[str, str], direction: s
     return [
         p["metadata"]["name"]
         for p in by_kind(resources, "NetworkPolicy", "networking.k8s.io")
-        if direction in p["spec"].get("policyTypes", []) and _selects(p["spec"]["podSelector"], labels)
+        if direction in p["spec"].get("policyTypes", [])
+        and _selects(p["spec"]["podSelector"], labels)
     ]
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from dockerfile_parse import DockerfileParser
-
 import dockerfile_checks
+import pytest
 import sentinel_rules
+from dockerfile_parse import DockerfileParser
 from test_manifests import render
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
-import pytest
-import yaml
-
 import knative_lint
+import kubernetes_validate
 import kustomize_lite
+import pytest
 import sentinel_rules
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
@@ -57,7 +56,7 @@ def crd_schema(relative: str) -> dict[str, Any]:
     """
     crd = yaml.safe_load((SCHEMAS / relative).read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+    schema: dict[str, Any] = copy.deepcopy(version["schema"]["openAPIV3Schema"])
 
     def close(node: Any) -> None:
         if isinstance(node, dict):
@@ -158,7 +157,7 @@ def test_renders_with_labels(kustomization: str) -> None:
             assert labels.get("app.kubernetes.io/component"), name
 
 
-def _masked(resources: list[Resource]) -> dict[tuple[str, str, str], str]:
+def _masked(resources: list[Resource]) -> dict[tuple[str, ...], str]:
     """Resources by identity, with generated ConfigMap hash suffixes masked."""
     text = {
         (r["apiVersion"], r["kind"], r["metadata"]["name"]): yaml.safe_dump(r, sort_keys=True)
@@ -273,7 +272,9 @@ def test_knative_webhook_rules_hold(kustomization: str) -> None:
 
 def _annotate(key: str, value: str) -> Any:
     def mutate(ksvc: Resource) -> None:
-        ksvc["spec"]["template"]["metadata"]["annotations"][f"autoscaling.knative.dev/{key}"] = value
+        ksvc["spec"]["template"]["metadata"]["annotations"][f"autoscaling.knative.dev/{key}"] = (
+            value
+        )
 
     return mutate
 
@@ -412,11 +413,17 @@ INCONSISTENT = {
     "does not scale to zero": _set(
         ("spec", "template", "metadata", "annotations", "autoscaling.knative.dev/min-scale"), "1"
     ),
-    "service-account token": _set(("spec", "template", "spec", "automountServiceAccountToken"), True),
+    "service-account token": _set(
+        ("spec", "template", "spec", "automountServiceAccountToken"), True
+    ),
     "reads a Secret": _add_redis_secret_to_executor,
-    "readOnlyRootFilesystem": _set((*CONTAINER, "securityContext", "readOnlyRootFilesystem"), False),
+    "readOnlyRootFilesystem": _set(
+        (*CONTAINER, "securityContext", "readOnlyRootFilesystem"), False
+    ),
     "not running as uid": _set((*CONTAINER, "securityContext", "runAsUser"), 0),
-    "missing cpu/memory limits": _set((*CONTAINER, "resources"), {"requests": {"cpu": 1, "memory": 1}}),
+    "missing cpu/memory limits": _set(
+        (*CONTAINER, "resources"), {"requests": {"cpu": 1, "memory": 1}}
+    ),
     "SENTINEL_WORK_DIR": _set((*CONTAINER, "volumeMounts"), []),
     "delivery timeout": _set(("spec", "template", "spec", "timeoutSeconds"), 900),
     "in flight": _set(
@@ -447,8 +454,15 @@ def test_sentinel_rules_refuse(expected: str) -> None:
 
 def test_executors_cover_the_cluster_triggers_and_the_local_languages() -> None:
     resources = render("base")
-    routed = {t["spec"]["filter"]["attributes"].get("language") for t in sentinel_rules.triggers(resources)}
-    executors = {n.removeprefix("executor-") for n in sentinel_rules.ksvcs(resources) if n.startswith("executor-")}
+    routed = {
+        t["spec"]["filter"]["attributes"].get("language")
+        for t in sentinel_rules.triggers(resources)
+    }
+    executors = {
+        n.removeprefix("executor-")
+        for n in sentinel_rules.ksvcs(resources)
+        if n.startswith("executor-")
+    }
     assert routed - {None} == executors == {"python", "javascript", "java", "cpp", "go"}
     local = [d for d in yaml.safe_load_all((REPO / "config" / "triggers.yaml").read_text()) if d]
     assert {t["metadata"]["name"] for t in local} <= {
