@@ -21,8 +21,12 @@ def serve(session: nox.Session) -> None:
     session.install("-e", ".")
     # Give the supervisor time to stop its children gracefully on Ctrl-C.
     session.run(
-        "python", "-m", "sentinel.serve", *session.posargs,
-        interrupt_timeout=30, terminate_timeout=10,
+        "python",
+        "-m",
+        "sentinel.serve",
+        *session.posargs,
+        interrupt_timeout=30,
+        terminate_timeout=10,
     )
 
 
