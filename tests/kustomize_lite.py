@@ -4,9 +4,10 @@ Why our own: kubectl is not a Debian package, and the manifests must be validate
 run, not skipped. This handles exactly the kustomize features config/ uses, and refuses anything
 else loudly (KustomizeError), so a new feature in config/ cannot be silently misrendered:
 resources (files and directories), namespace, configMapGenerator (literals, files; behaviors
-create, merge, replace) with kustomize's content-hash suffix, name references to generated
-ConfigMaps in pod templates (Deployments, StatefulSets and, through kustomizeconfig.yaml, Knative
-Services), inline JSON 6902 patches with kind/name/group/labelSelector targets, and images.
+create, merge, replace; generatorOptions labels) with a content-hash suffix, name references to
+generated ConfigMaps in pod templates (Deployments, StatefulSets and, through
+kustomizeconfig.yaml, Knative Services), inline JSON 6902 patches with kind/name/group/
+labelSelector targets, and images.
 tests/test_manifests.py checks its output equals `kubectl kustomize` where kubectl exists.
 """
 
@@ -31,6 +32,7 @@ KNOWN_FIELDS = {
     "resources",
     "configurations",
     "configMapGenerator",
+    "generatorOptions",
     "patches",
     "images",
 }
@@ -89,8 +91,11 @@ def _load(path: Path) -> _Layer:
         else:
             docs = yaml.safe_load_all(target.read_text())
             layer.resources += [doc for doc in docs if doc]
+    options = spec.get("generatorOptions") or {}
+    if set(options) - {"labels"}:
+        raise KustomizeError(f"{path}: generatorOptions supports labels only")
     for generator in spec.get("configMapGenerator", []):
-        _generate(path, generator, layer.config_maps)
+        _generate(path, generator, layer.config_maps, options.get("labels") or {})
     for patch in spec.get("patches", []):
         _patch(patch, layer.resources)
     for image in spec.get("images", []):
@@ -104,7 +109,9 @@ def _load(path: Path) -> _Layer:
     return layer
 
 
-def _generate(path: Path, generator: dict[str, Any], config_maps: dict[str, Resource]) -> None:
+def _generate(
+    path: Path, generator: dict[str, Any], config_maps: dict[str, Resource], labels: dict[str, str]
+) -> None:
     name = generator["name"]
     unknown = set(generator) - {"name", "literals", "files", "behavior"}
     if unknown:
@@ -124,7 +131,7 @@ def _generate(path: Path, generator: dict[str, Any], config_maps: dict[str, Reso
         config_maps[name] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": name},
+            "metadata": {"name": name, **({"labels": dict(labels)} if labels else {})},
             "data": data,
         }
     elif behavior in ("merge", "replace"):
@@ -132,6 +139,8 @@ def _generate(path: Path, generator: dict[str, Any], config_maps: dict[str, Reso
             raise KustomizeError(f"configMapGenerator {name}: nothing to {behavior}")
         existing = config_maps[name]
         existing["data"] = {**existing["data"], **data} if behavior == "merge" else data
+        if labels:
+            existing["metadata"].setdefault("labels", {}).update(labels)
     else:
         raise KustomizeError(f"configMapGenerator {name}: unknown behavior {behavior}")
 

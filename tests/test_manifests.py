@@ -150,10 +150,8 @@ def test_renders_with_labels(kustomization: str) -> None:
     for resource in resources:
         labels = resource["metadata"].get("labels") or {}
         name = f"{resource['kind']}/{resource['metadata']['name']}"
-        assert labels.get("app.kubernetes.io/part-of") == "sentinel" or resource["kind"] in (
-            "ConfigMap"
-        ), name
-        if resource["kind"] not in ("Namespace", "ConfigMap"):
+        assert labels.get("app.kubernetes.io/part-of") == "sentinel", name
+        if resource["kind"] != "Namespace":
             assert labels.get("app.kubernetes.io/component"), name
 
 
