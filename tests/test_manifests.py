@@ -1,0 +1,468 @@
+"""config/ is valid without a cluster: rendered, schema-checked, linted as Knative's webhook would.
+
+Every kustomization (the base and each overlay) is rendered with `kubectl kustomize` where
+kubectl exists, else with tests/kustomize_lite.py (never skipped). Core kinds are validated with
+kubernetes-validate --strict; Knative kinds against the CRD schemas in ../shared/schemas/knative
+with unknown fields refused; then the webhook-only rules (knative_lint) and Sentinel's
+cross-file rules (sentinel_rules). Each validator has a negative test: it must refuse a broken
+manifest, or it proves nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import knative_lint
+import kubernetes_validate
+import kustomize_lite
+import pytest
+import sentinel_rules
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
+KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/production", "overlays/gvisor"]
+KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes Knative 1.22 supports
+KNATIVE_GROUPS = ("serving.knative.dev", "eventing.knative.dev")
+
+Resource = dict[str, Any]
+
+
+@functools.cache
+def render(kustomization: str, renderer: str = "auto") -> list[Resource]:
+    """The rendered kustomization: kubectl when installed (or asked for), else kustomize_lite."""
+    path = REPO / "config" / kustomization
+    if renderer == "kubectl" or (renderer == "auto" and shutil.which("kubectl")):
+        out = subprocess.run(
+            ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        return [doc for doc in yaml.safe_load_all(out) if doc]
+    return kustomize_lite.build(path)
+
+
+@functools.cache
+def crd_schema(relative: str) -> dict[str, Any]:
+    """A CRD's v1 openAPIV3Schema, with additionalProperties: false wherever it lists properties.
+
+    Upstream schemas let unknown fields through in places (x-kubernetes-preserve-unknown-fields);
+    the API server would prune or the webhook refuse them, so a typo must fail here instead.
+    """
+    crd = yaml.safe_load((SCHEMAS / relative).read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema: dict[str, Any] = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    if relative == "eventing/trigger.yaml":
+        # spec.delivery.timeout is a feature-flagged field the CRD lets in as an unknown field.
+        features = yaml.safe_load((SCHEMAS / "eventing" / "config-features.yaml").read_text())
+        if features["data"].get("delivery-timeout") == "enabled":
+            delivery = schema["properties"]["spec"]["properties"]["delivery"]
+            delivery["properties"]["timeout"] = {"type": "string"}
+    close(schema)
+    schema["properties"]["apiVersion"] = {"type": "string"}
+    schema["properties"]["kind"] = {"type": "string"}
+    # The root's metadata is ObjectMeta, which the CRD leaves open: check the part we write.
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    return schema
+
+
+def crd_errors(resource: Resource) -> list[str]:
+    """Where `resource` breaks its Knative CRD's schema (Service or Trigger)."""
+    relative = {"Service": "serving/service.yaml", "Trigger": "eventing/trigger.yaml"}
+    validator = jsonschema.Draft4Validator(crd_schema(relative[resource["kind"]]))
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(resource)]
+
+
+def core_errors(resource: Resource) -> list[str]:
+    """What kubernetes-validate --strict says about a core resource (empty when valid)."""
+    try:
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return [f"{list(exc.absolute_path)}: {exc.message}"]
+    return []
+
+
+def features_for(kustomization: str) -> dict[str, str]:
+    """Knative's config-features defaults, plus the flags the overlay ships a patch for."""
+    features = knative_lint.knative_defaults(SCHEMAS / "serving", "config-features")
+    patch = REPO / "config" / kustomization / "knative-features.yaml"
+    if patch.exists():
+        features.update(yaml.safe_load(patch.read_text())["data"])
+    return features
+
+
+def lint(kustomization: str, resources: list[Resource]) -> list[str]:
+    """Webhook-only problems of every Knative Service in a render."""
+    defaults = knative_lint.knative_defaults(SCHEMAS / "serving", "config-defaults")
+    features = features_for(kustomization)
+    return [
+        problem
+        for ksvc in sentinel_rules.ksvcs(resources).values()
+        for problem in knative_lint.lint_service(ksvc, defaults, features)
+    ]
+
+
+def base_copy() -> list[Resource]:
+    return copy.deepcopy(render("base"))
+
+
+def executor(resources: list[Resource], language: str = "python") -> Resource:
+    return sentinel_rules.ksvcs(resources)[f"executor-{language}"]
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def test_schemas_are_found_beside_the_checkout() -> None:
+    assert (SCHEMAS / "serving" / "service.yaml").is_file(), f"no Knative schemas in {SCHEMAS}"
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_renders_with_labels(kustomization: str) -> None:
+    resources = render(kustomization)
+    assert len(resources) > 15
+    for resource in resources:
+        labels = resource["metadata"].get("labels") or {}
+        name = f"{resource['kind']}/{resource['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/part-of") == "sentinel", name
+        if resource["kind"] != "Namespace":
+            assert labels.get("app.kubernetes.io/component"), name
+
+
+def _masked(resources: list[Resource]) -> dict[tuple[str, ...], str]:
+    """Resources by identity, with generated ConfigMap hash suffixes masked."""
+    text = {
+        (r["apiVersion"], r["kind"], r["metadata"]["name"]): yaml.safe_dump(r, sort_keys=True)
+        for r in resources
+    }
+    pattern = re.compile(r"(sentinel-(?:executor-settings|settings|triggers))-[a-z0-9]{10}\b")
+    return {
+        tuple(pattern.sub(r"\1-HASH", part) for part in key): pattern.sub(r"\1-HASH", body)
+        for key, body in text.items()
+    }
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_python_renderer_matches_kubectl(kustomization: str) -> None:
+    if not shutil.which("kubectl"):
+        pytest.skip("kubectl absent: the manifests are validated from kustomize_lite's render")
+    assert _masked(render(kustomization, "lite")) == _masked(render(kustomization, "kubectl"))
+
+
+def test_python_renderer_gives_new_content_a_new_name() -> None:
+    config_map = {"metadata": {"name": "x"}, "data": {"A": "1"}}
+    changed = {"metadata": {"name": "x"}, "data": {"A": "2"}}
+    assert kustomize_lite.config_map_hash(config_map) != kustomize_lite.config_map_hash(changed)
+
+
+def test_python_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
+    with pytest.raises(kustomize_lite.KustomizeError, match="commonLabels"):
+        kustomize_lite.build(tmp_path)
+
+
+# --- core kinds: kubernetes-validate --strict --------------------------------------------------
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_core_kinds_are_valid(kustomization: str) -> None:
+    core = [r for r in render(kustomization) if not r["apiVersion"].startswith(KNATIVE_GROUPS)]
+    assert {r["kind"] for r in core} >= {"Deployment", "StatefulSet", "NetworkPolicy", "Service"}
+    problems = {r["metadata"]["name"]: core_errors(r) for r in core}
+    assert not {name: errors for name, errors in problems.items() if errors}
+
+
+def test_core_validation_refuses_an_unknown_field() -> None:
+    resources = base_copy()
+    dispatcher = next(r for r in resources if r["kind"] == "Deployment")
+    dispatcher["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert core_errors(dispatcher)
+
+
+def test_core_validation_refuses_a_wrong_type() -> None:
+    resources = base_copy()
+    redis = next(r for r in resources if r["kind"] == "StatefulSet")
+    redis["spec"]["replicas"] = "one"
+    assert core_errors(redis)
+
+
+# --- Knative kinds: the CRD schemas, closed --------------------------------------------------
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_knative_services_match_the_crd(kustomization: str) -> None:
+    services = sentinel_rules.ksvcs(render(kustomization))
+    assert len(services) == 7
+    assert {name: crd_errors(s) for name, s in services.items() if crd_errors(s)} == {}
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_cluster_triggers_match_the_crd(kustomization: str) -> None:
+    triggers = sentinel_rules.triggers(render(kustomization))
+    assert len(triggers) == 8
+    assert [crd_errors(t) for t in triggers if crd_errors(t)] == []
+
+
+def test_local_triggers_match_the_crd() -> None:
+    local = [d for d in yaml.safe_load_all((REPO / "config" / "triggers.yaml").read_text()) if d]
+    assert local
+    assert [crd_errors(t) for t in local if crd_errors(t)] == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("spec", "template", "spec", "containers", 0, "imagePullPolicyy"),
+        ("spec", "template", "spec", "containerConcurency"),
+        ("spec", "template", "metadata", "annotation"),
+        ("spec", "traffics"),
+        ("metadata", "label"),
+    ],
+)
+def test_crd_validation_refuses_unknown_fields(path: tuple[str | int, ...]) -> None:
+    ksvc = executor(base_copy())
+    node: Any = ksvc
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = "x"
+    assert crd_errors(ksvc)
+
+
+def test_crd_validation_refuses_a_trigger_typo() -> None:
+    trigger = sentinel_rules.triggers(base_copy())[0]
+    trigger["spec"]["subscribr"] = trigger["spec"].pop("subscriber")
+    assert crd_errors(trigger)
+
+
+# --- what only Knative's webhook enforces ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_knative_webhook_rules_hold(kustomization: str) -> None:
+    assert lint(kustomization, render(kustomization)) == []
+
+
+def _annotate(key: str, value: str) -> Any:
+    def mutate(ksvc: Resource) -> None:
+        ksvc["spec"]["template"]["metadata"]["annotations"][f"autoscaling.knative.dev/{key}"] = (
+            value
+        )
+
+    return mutate
+
+
+def _container(**fields: Any) -> Any:
+    def mutate(ksvc: Resource) -> None:
+        ksvc["spec"]["template"]["spec"]["containers"][0].update(fields)
+
+    return mutate
+
+
+def _spec(**fields: Any) -> Any:
+    def mutate(ksvc: Resource) -> None:
+        ksvc["spec"]["template"]["spec"].update(fields)
+
+    return mutate
+
+
+BROKEN = {
+    "min-scale": _annotate("min-scale", "-1"),
+    "max-scale": _annotate("max-scale", "ten"),
+    "class": _annotate("class", "keda"),
+    "metric": _annotate("metric", "cpu"),
+    "target": _annotate("target", "0"),
+    "above containerConcurrency": _annotate("target", "5"),
+    "scale-down-delay": _annotate("scale-down-delay", "1 minute"),
+    "above max-scale": _annotate("min-scale", "20"),
+    "timeoutSeconds": _spec(timeoutSeconds=601),
+    "containerConcurrency": _spec(containerConcurrency=1001),
+    "runtimeClassName": _spec(runtimeClassName="gvisor"),
+    "securityContext needs": _spec(securityContext={"fsGroup": 10001}),
+    "reserved port": _container(ports=[{"name": "http1", "containerPort": 8012}]),
+    "more than one container port": _container(
+        ports=[{"containerPort": 8080}, {"containerPort": 8081}]
+    ),
+    "port name": _container(ports=[{"name": "http", "containerPort": 8080}]),
+    "reserved env var PORT": _container(env=[{"name": "PORT", "value": "8080"}]),
+    "reserved env var K_SERVICE": _container(env=[{"name": "K_SERVICE", "value": "x"}]),
+    "fieldRef": _container(
+        env=[{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    ),
+    "is not the container port": _container(readinessProbe={"httpGet": {"path": "/", "port": 9}}),
+    "reserved path /tmp": _container(volumeMounts=[{"name": "scratch", "mountPath": "/tmp"}]),
+    "procMount": _container(securityContext={"procMount": "Unmasked"}),
+    "privileged": _container(securityContext={"privileged": True}),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(BROKEN))
+def test_knative_webhook_rules_refuse(expected: str) -> None:
+    resources = base_copy()
+    BROKEN[expected](executor(resources))
+    problems = lint("base", resources)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_runtime_class_only_where_the_overlay_enables_the_flag() -> None:
+    gvisor = render("overlays/gvisor")
+    assert all(
+        s["spec"]["template"]["spec"].get("runtimeClassName") == "gvisor"
+        for n, s in sentinel_rules.ksvcs(gvisor).items()
+        if n.startswith("executor-")
+    )
+    assert lint("overlays/gvisor", gvisor) == []
+    assert any("runtimeClassName needs" in p for p in lint("overlays/production", gvisor))
+
+
+def test_feature_patch_names_a_real_knative_flag() -> None:
+    upstream = knative_lint.knative_defaults(SCHEMAS / "serving", "config-features")
+    ours = yaml.safe_load((REPO / "config/overlays/gvisor/knative-features.yaml").read_text())
+    assert set(ours["data"]) <= set(upstream)
+    assert ours["data"] == {"kubernetes.podspec-runtimeclassname": "enabled"}
+
+
+# --- Sentinel's cross-file rules ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_sentinel_rules_hold(kustomization: str) -> None:
+    assert sentinel_rules.all_problems(render(kustomization)) == []
+
+
+def _executor_env(name: str, value: str) -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        container = executor(resources)["spec"]["template"]["spec"]["containers"][0]
+        container["env"] = [v for v in container["env"] if v["name"] != name]
+        container["env"].append({"name": name, "value": value})
+
+    return mutate
+
+
+def _drop_policy(name: str) -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        resources[:] = [r for r in resources if r["metadata"]["name"] != name]
+
+    return mutate
+
+
+def _policy_allowing_executor_egress(resources: list[Resource]) -> None:
+    resources.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "leak", "namespace": "sentinel"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "executor"}},
+                "policyTypes": ["Egress"],
+                "egress": [{}],
+            },
+        }
+    )
+
+
+def _add_redis_secret_to_executor(resources: list[Resource]) -> None:
+    container = executor(resources)["spec"]["template"]["spec"]["containers"][0]
+    secret = {"secretKeyRef": {"name": "sentinel-redis", "key": "url"}}
+    container["env"].append({"name": "REDIS_URL", "valueFrom": secret})
+
+
+def _set(path: tuple[Any, ...], value: Any, target: str = "executor-python") -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        node: Any = next(r for r in resources if r["metadata"]["name"] == target)
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+
+    return mutate
+
+
+CONTAINER = ("spec", "template", "spec", "containers", 0)
+INCONSISTENT = {
+    "!= SENTINEL_SLOTS": _executor_env("SENTINEL_SLOTS", "3"),
+    "SENTINEL_HEALTH_THREADS": _executor_env("SENTINEL_HEALTH_THREADS", "0"),
+    "SENTINEL_LANGUAGES": _executor_env("SENTINEL_LANGUAGES", "java"),
+    "memory limit": _set((*CONTAINER, "resources", "limits", "memory"), "1Gi"),
+    "does not scale to zero": _set(
+        ("spec", "template", "metadata", "annotations", "autoscaling.knative.dev/min-scale"), "1"
+    ),
+    "service-account token": _set(
+        ("spec", "template", "spec", "automountServiceAccountToken"), True
+    ),
+    "reads a Secret": _add_redis_secret_to_executor,
+    "readOnlyRootFilesystem": _set(
+        (*CONTAINER, "securityContext", "readOnlyRootFilesystem"), False
+    ),
+    "not running as uid": _set((*CONTAINER, "securityContext", "runAsUser"), 0),
+    "missing cpu/memory limits": _set(
+        (*CONTAINER, "resources"), {"requests": {"cpu": 1, "memory": 1}}
+    ),
+    "SENTINEL_WORK_DIR": _set((*CONTAINER, "volumeMounts"), []),
+    "delivery timeout": _set(("spec", "template", "spec", "timeoutSeconds"), 900),
+    "in flight": _set(
+        ("spec", "template", "metadata", "annotations", "autoscaling.knative.dev/max-scale"), "1"
+    ),
+    "no Knative Service": _drop_policy("executor-go"),
+    "not DNS only": _policy_allowing_executor_egress,
+    "not denied by default": _drop_policy("default-deny"),
+    "REDIS_URL set in plain text": _set(
+        ("spec", "template", "spec", "containers", 0, "env"),
+        [{"name": "REDIS_URL", "value": "redis://:pw@redis:6379/0"}],
+        target="dispatcher",
+    ),
+    "is committed": lambda rs: rs.append(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "sentinel"}}
+    ),
+    "SENTINEL_NAMESPACE": _set(("metadata", "namespace"), "default", target="dispatcher"),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(INCONSISTENT))
+def test_sentinel_rules_refuse(expected: str) -> None:
+    resources = base_copy()
+    INCONSISTENT[expected](resources)
+    problems = sentinel_rules.all_problems(resources)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_executors_cover_the_cluster_triggers_and_the_local_languages() -> None:
+    resources = render("base")
+    routed = {
+        t["spec"]["filter"]["attributes"].get("language")
+        for t in sentinel_rules.triggers(resources)
+    }
+    executors = {
+        n.removeprefix("executor-")
+        for n in sentinel_rules.ksvcs(resources)
+        if n.startswith("executor-")
+    }
+    assert routed - {None} == executors == {"python", "javascript", "java", "cpp", "go"}
+    local = [d for d in yaml.safe_load_all((REPO / "config" / "triggers.yaml").read_text()) if d]
+    assert {t["metadata"]["name"] for t in local} <= {
+        t["metadata"]["name"] for t in sentinel_rules.triggers(resources)
+    }

@@ -1,0 +1,219 @@
+"""Knative's runtime contract, on the real entrypoints the images run.
+
+Each HTTP service (`python -m functions`, `python -m eventing.sink`, `python -m ingress`) is
+started as a process with only PORT telling it where to listen, as Knative does, and must answer
+its probe paths. The executor must finish the job in flight when SIGTERM arrives (Knative stops
+a pod that way on scale-down) and answer /health while every sandbox slot is busy (the manifests
+probe it with SENTINEL_HEALTH_THREADS=1 and containerConcurrency = SENTINEL_SLOTS).
+Real Redis, real gunicorn, real sandbox: nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from eventing import contract
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Until `url` answers 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM our process group, SIGKILL it if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The test's environment without anything that picks a port other than PORT."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "SENTINEL_PORT")}
+    env["SENTINEL_HOST"] = "127.0.0.1"
+    env.update(extra)
+    return env
+
+
+def spawn(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", module], cwd=REPO, env=env, start_new_session=True
+    )
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as c:
+            c.sendall(b"PING\r\n")
+            if c.recv(16).startswith(b"+PONG"):
+                break
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(process)
+
+
+def start_executor(work: Path, slots: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = base_env(
+        PORT=str(port),
+        SENTINEL_LANGUAGES="python",
+        SENTINEL_SLOTS=str(slots),
+        SENTINEL_HEALTH_THREADS="1",
+        SENTINEL_WORK_DIR=str(work),
+    )
+    process = spawn("functions", env)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/health", process)
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, url = start_executor(tmp_path_factory.mktemp("work"))
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def sink(redis_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    process = spawn("eventing.sink", base_env(PORT=str(port), REDIS_URL=redis_url))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/health", process)
+    yield process, url
+    stop(process)
+
+
+def sleepy_job(job_id: str) -> tuple[dict[str, str], bytes]:
+    """A requested event whose program sleeps 2 s, then prints."""
+    submission = contract.Submission(
+        id=job_id,
+        language="python",
+        code="import time\ntime.sleep(2)\nprint('done')",
+    )
+    event = contract.make_event(contract.REQUESTED, submission, source="/tests", language="python")
+    return contract.to_binary(event)
+
+
+def test_executor_listens_on_port_and_answers_health(executor: str) -> None:
+    answer = requests.get(f"{executor}/health", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["languages"] == ["python"]
+
+
+def test_executor_finishes_the_job_in_flight_on_sigterm(tmp_path: Path) -> None:
+    process, url = start_executor(tmp_path)
+    try:
+        headers, body = sleepy_job("sigterm-1")
+        outcome: dict[str, requests.Response] = {}
+        sender = threading.Thread(
+            target=lambda: outcome.update(
+                answer=requests.post(url, headers=headers, data=body, timeout=30)
+            )
+        )
+        sender.start()
+        time.sleep(0.8)  # the job is running in its sandbox now
+        # The one slot is busy; the spare thread still answers the probe.
+        started = time.monotonic()
+        assert requests.get(f"{url}/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 1.0
+        assert sender.is_alive(), "the job ended before SIGTERM: the test proves nothing"
+        process.send_signal(signal.SIGTERM)  # the gunicorn master, as the kubelet does
+        sender.join(30)
+        answer = outcome["answer"]
+        assert answer.status_code == 200
+        reply = contract.from_http(dict(answer.headers), answer.content)
+        assert reply.get_type() == contract.COMPLETED
+        result = contract.payload_of(reply)
+        assert isinstance(result, contract.ExecutionResult)
+        assert (result.id, result.verdict, result.output) == ("sigterm-1", "accepted", "done\n")
+        assert process.wait(20) == 0
+    finally:
+        stop(process)
+
+
+def test_sink_listens_on_port_and_answers_health(
+    sink: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    assert requests.get(f"{sink[1]}/health", timeout=5).status_code == 200
+
+
+def test_ingress_listens_on_port_and_answers_probes(
+    redis_url: str, executor: str, sink: tuple[subprocess.Popen[bytes], str]
+) -> None:
+    env = base_env(
+        REDIS_URL=redis_url,
+        SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
+        SENTINEL_SERVICE_URLS=f"executor-python={executor},sink={sink[1]}",
+        SENTINEL_INGRESS_WORKERS="1",
+    )
+    # /health reports the dispatcher by its heartbeat: run the real one.
+    dispatcher = spawn("eventing.dispatcher", env)
+    port = free_port()
+    ingress = spawn("ingress", {**env, "PORT": str(port)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/load", ingress)  # the manifests' readiness probe
+        wait_for(f"{url}/health", ingress)
+        body = requests.get(f"{url}/health", timeout=5).json()
+        assert body["status"] == "ok", body
+        ingress.send_signal(signal.SIGTERM)
+        assert ingress.wait(20) == 0
+    finally:
+        stop(ingress)
+        stop(dispatcher)
+
+
+def test_sink_exits_cleanly_on_sigterm(redis_url: str) -> None:
+    port = free_port()
+    process = spawn("eventing.sink", base_env(PORT=str(port), REDIS_URL=redis_url))
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        stop(process)
