@@ -159,10 +159,7 @@ def _detail(case: Case, verdict: str, actual: str, stderr: str, result: dict[str
     if verdict == "accepted":
         return ""
     if verdict == "wrong_answer":
-        return (
-            f"expected ({case.mode}: {MODES[case.mode].describe}) {_short(case.expected or '')}, "
-            f"got {_short(actual)}"
-        )
+        return f"expected {_short(case.expected or '')} ({case.mode}), got {_short(actual)}"
     if verdict == "runtime_error":
         how = (
             f"signal {result['signal']}"
