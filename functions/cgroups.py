@@ -142,18 +142,24 @@ class Group:
             time.sleep(0.001)
 
     def remove(self) -> None:
-        """Remove the groups; right after the last process exits rmdir says EBUSY: retry."""
+        """Remove the groups; right after the last process exits rmdir says EBUSY: retry.
+
+        A process killed while in the kernel (a compiler reading /dev/random) can take a while
+        to exit, so the retries kill again and go on for up to about two seconds.
+        """
         for path in self.paths.values():
-            for attempt in range(200):
+            for attempt in range(400):
                 try:
                     path.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError as exc:
-                    if exc.errno != errno.EBUSY or attempt == 199:
+                    if exc.errno != errno.EBUSY or attempt == 399:
                         raise
-                    time.sleep(0.0005)
+                    if attempt % 20 == 19:
+                        self.kill()
+                    time.sleep(0.0005 if attempt < 20 else 0.005)
 
 
 def _write(path: Path, value: int) -> None:
