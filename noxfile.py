@@ -50,3 +50,11 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test,lint]")
     _lint(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Sandbox overhead per language (bare vs sandboxed hello world) into docs/bench/."""
+    _system_packages(session)
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks.sandbox", *session.posargs)

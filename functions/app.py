@@ -13,7 +13,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract
-from functions import runner
+from functions import runner, sandbox
 from functions.languages import Language, load_registry, resolve, served
 from functions.settings import ExecutorSettings
 
@@ -57,7 +57,12 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
 
     @app.get("/health")
     def health() -> Response:
-        return jsonify(status="ok", executor=settings.name, languages=sorted(languages))
+        return jsonify(
+            status="ok",
+            executor=settings.name,
+            languages=sorted(languages),
+            limits=sandbox.limits_mode(),
+        )
 
     @app.get("/languages")
     def list_languages() -> Response:

@@ -7,6 +7,8 @@ partial output happens to match.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from functions.sandbox import Limits, Outcome
 
 
@@ -26,15 +28,33 @@ def matches(actual: str, expected: str, mode: str = "trimmed") -> bool:
 
 
 def verdict(
-    outcome: Outcome, limits: Limits, expected: str | None, actual: str, mode: str = "trimmed"
+    outcome: Outcome,
+    limits: Limits,
+    expected: str | None,
+    actual: str,
+    mode: str = "trimmed",
+    out_of_memory: Sequence[str] = (),
 ) -> str:
-    """The verdict of one run; `expected` None means there is nothing to compare against."""
+    """The verdict of one run; `expected` None means there is nothing to compare against.
+
+    Out of memory is the kernel's OOM kill in the run's cgroup, or a runtime that said so on
+    stderr and failed (Java's OutOfMemoryError at -Xmx, V8's heap limit, MemoryError under
+    RLIMIT_AS): for the user it is the same limit, whichever layer noticed first.
+    """
     if outcome.output_exceeded:
         return "output_limit_exceeded"
     if outcome.wall_timed_out or outcome.cpu_ms > limits.cpu_ms or outcome.signal_name == "SIGXCPU":
         return "time_limit_exceeded"
-    if outcome.signal is not None or outcome.exit_code != 0:
+    failed = outcome.signal is not None or outcome.exit_code != 0
+    if outcome.memory_exceeded or (failed and _said_out_of_memory(outcome, out_of_memory)):
+        return "memory_limit_exceeded"
+    if failed:
         return "runtime_error"
     if expected is None or matches(actual, expected, mode):
         return "accepted"
     return "wrong_answer"
+
+
+def _said_out_of_memory(outcome: Outcome, texts: Sequence[str]) -> bool:
+    stderr = outcome.stderr.decode("utf-8", errors="replace")
+    return any(text in stderr for text in texts)

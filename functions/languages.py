@@ -7,6 +7,7 @@ A language whose toolchain is not installed is left out of the served set (and s
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -33,11 +34,42 @@ class Language:
     env: Mapping[str, str] = field(default_factory=dict)
     ro_paths: tuple[str, ...] = ()
     example: str = ""
+    limits: Mapping[str, int] = field(default_factory=dict)
+    heap_percent: int = 100
+    address_space_limit: bool = True
+    out_of_memory: tuple[str, ...] = ()
+    main_class: str | None = None
+
+    def source_name(self, code: str) -> str:
+        """The file the code is written to: Java's must be named after its public class."""
+        if self.main_class:
+            found = re.search(self.main_class, code)
+            if found:
+                return found.group(1) + Path(self.source_file).suffix
+        return self.source_file
+
+    def expand(self, command: tuple[str, ...], memory_kb: int, source: str) -> tuple[str, ...]:
+        """`command` with {heap_mb}, {source} and {main} filled in for one step."""
+        return tuple(self._fill(arg, memory_kb, source) for arg in command)
+
+    def environment(self, memory_kb: int, source: str) -> dict[str, str]:
+        """The language's environment with its placeholders filled in."""
+        return {k: self._fill(v, memory_kb, source) for k, v in self.env.items()}
+
+    def _fill(self, text: str, memory_kb: int, source: str) -> str:
+        heap_mb = max(16, memory_kb // 1024 * self.heap_percent // 100)
+        return (
+            text.replace("{heap_mb}", str(heap_mb))
+            .replace("{source}", source)
+            .replace("{main}", Path(source).stem)
+        )
 
     @property
     def installed(self) -> bool:
         """True when the programs the language runs exist on this machine."""
-        programs = {self.run[0], self.version_command[0]}
+        programs = {self.version_command[0]}
+        if not self.run[0].startswith("/box/"):  # else the compile step makes it
+            programs.add(self.run[0])
         if self.compile:
             programs.add(self.compile[0])
         return all(os.access(p, os.X_OK) for p in programs)
@@ -85,6 +117,13 @@ def _language(key: str, table: dict[str, object]) -> Language:
     compile_command = strings("compile")
     env = table.get("env", {})
     assert isinstance(env, dict), f"{key}.env must be a table"
+    limits = table.get("limits", {})
+    assert isinstance(limits, dict), f"{key}.limits must be a table"
+    unknown = set(limits) - {"cpu_ms", "wall_ms", "memory_mb", "processes"}
+    assert not unknown, f"{key}.limits: unknown {sorted(unknown)}"
+    heap_percent = table.get("heap_percent", 100)
+    assert isinstance(heap_percent, int), f"{key}.heap_percent must be an integer"
+    main_class = table.get("main_class")
     return Language(
         id=key,
         display_name=str(table.get("display_name", key)),
@@ -98,4 +137,9 @@ def _language(key: str, table: dict[str, object]) -> Language:
         env={str(k): str(v) for k, v in env.items()},
         ro_paths=strings("ro_paths"),
         example=str(table.get("example", "")),
+        limits={str(k): int(v) for k, v in limits.items()},
+        heap_percent=heap_percent,
+        address_space_limit=bool(table.get("address_space_limit", True)),
+        out_of_memory=strings("out_of_memory"),
+        main_class=str(main_class) if main_class else None,
     )

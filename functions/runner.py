@@ -21,19 +21,26 @@ from functions.settings import ExecutorSettings
 log = structlog.get_logger(__name__)
 
 
-def run_limits(submission: Submission, settings: ExecutorSettings) -> sandbox.Limits:
-    """The submission's limits, defaulted and clamped to the server's maxima."""
-    asked = submission.limits
+def run_limits(
+    submission: Submission, language: Language, settings: ExecutorSettings
+) -> sandbox.Limits:
+    """The submission's limits, else the language's defaults, else the server's; all clamped."""
+    asked, own = submission.limits, language.limits
+    cpu_ms = asked.cpu_time_ms or own.get("cpu_ms") or settings.default_cpu_ms
+    wall_ms = asked.wall_time_ms or own.get("wall_ms") or settings.default_wall_ms
+    memory_mb = asked.memory_mb or own.get("memory_mb") or settings.default_memory_mb
+    output_kb = asked.output_kb or settings.default_output_kb
     return sandbox.Limits(
-        cpu_ms=min(asked.cpu_time_ms or settings.default_cpu_ms, settings.max_cpu_ms),
-        wall_ms=min(asked.wall_time_ms or settings.default_wall_ms, settings.max_wall_ms),
-        memory_kb=min(asked.memory_mb or settings.default_memory_mb, settings.max_memory_mb) * 1024,
-        output_bytes=min(asked.output_kb or settings.default_output_kb, settings.max_output_kb)
-        * 1024,
+        cpu_ms=min(cpu_ms, settings.max_cpu_ms),
+        wall_ms=min(wall_ms, settings.max_wall_ms),
+        memory_kb=min(memory_mb, settings.max_memory_mb) * 1024,
+        output_bytes=min(output_kb, settings.max_output_kb) * 1024,
+        processes=own.get("processes") or settings.default_processes,
+        address_space=language.address_space_limit,
     )
 
 
-def compile_limits(settings: ExecutorSettings) -> sandbox.Limits:
+def compile_limits(language: Language, settings: ExecutorSettings) -> sandbox.Limits:
     """Compilers get their own, larger, fixed limits: a compile bomb is stopped like a run."""
     return sandbox.Limits(
         cpu_ms=settings.compile_cpu_ms,
@@ -41,6 +48,8 @@ def compile_limits(settings: ExecutorSettings) -> sandbox.Limits:
         memory_kb=settings.compile_memory_mb * 1024,
         output_bytes=64 * 1024,
         processes=128,
+        tmp_bytes=256 * 1024 * 1024,
+        address_space=language.address_space_limit,
     )
 
 
@@ -67,19 +76,22 @@ def _execute(
 ) -> ExecutionResult:
     box = work / "box"
     box.mkdir()
-    (box / language.source_file).write_text(submission.code)
+    source = language.source_name(submission.code)
+    (box / source).write_text(submission.code)
     if language.compile:
+        step = compile_limits(language, settings)
         compiled = sandbox.run(
-            language.compile,
-            limits=compile_limits(settings),
+            language.expand(language.compile, step.memory_kb, source),
+            limits=step,
             box=box,
-            env=language.env,
+            env=language.environment(step.memory_kb, source),
             ro_paths=language.ro_paths,
         )
-        if compiled.exit_code != 0:
+        if compiled.exit_code != 0 or compiled.wall_timed_out or compiled.output_exceeded:
             message = _text(compiled.stderr) + _text(compiled.stdout)
-            if compiled.wall_timed_out or compiled.signal is not None:
-                message += "\n[compilation stopped at its limits]"
+            stopped = _stopped_by(compiled, step)
+            if stopped:
+                message += f"\n[compilation stopped: {stopped}]"
             return ExecutionResult(
                 id=submission.id,
                 language=language.id,
@@ -87,30 +99,52 @@ def _execute(
                 compile_output=message,
                 executor=settings.name,
             )
-    limits = run_limits(submission, settings)
+    limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
     results: list[TestResult] = []
     for case in cases:
-        result = _run_case(case, language, limits, box, submission.compare)
+        result = _run_case(case, language, limits, box, source, submission.compare)
         results.append(result)
         if submission.stop_on_first_failure and result.verdict != "accepted":
             break
     return _summarise(submission, language, settings, results)
 
 
+def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
+    """Which limit ended a compile step, if one did ("" for an ordinary compile error)."""
+    if outcome.wall_timed_out:
+        return f"wall time limit of {limits.wall_ms} ms"
+    if outcome.cpu_ms > limits.cpu_ms or outcome.signal_name == "SIGXCPU":
+        return f"CPU time limit of {limits.cpu_ms} ms"
+    if outcome.memory_exceeded:
+        return f"memory limit of {limits.memory_kb // 1024} MB"
+    if outcome.output_exceeded:
+        return f"output limit of {limits.output_bytes // 1024} KB"
+    if outcome.signal is not None:
+        return f"killed by {outcome.signal_name}"
+    return ""
+
+
 def _run_case(
-    case: TestCase, language: Language, limits: sandbox.Limits, box: Path, compare: str
+    case: TestCase,
+    language: Language,
+    limits: sandbox.Limits,
+    box: Path,
+    source: str,
+    compare: str,
 ) -> TestResult:
     outcome = sandbox.run(
-        language.run,
+        language.expand(language.run, limits.memory_kb, source),
         limits=limits,
         stdin=case.input.encode(),
         box_files=box,
-        env=language.env,
+        env=language.environment(limits.memory_kb, source),
         ro_paths=language.ro_paths,
     )
     actual = _text(outcome.stdout)
-    verdict = grading.verdict(outcome, limits, case.expected, actual, compare)
+    verdict = grading.verdict(
+        outcome, limits, case.expected, actual, compare, language.out_of_memory
+    )
     return TestResult(
         input=case.input,
         expected=case.expected,

@@ -14,18 +14,22 @@ so one test case cannot leave anything for the next). The environment is built f
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import ctypes
 import math
 import os
+import queue
 import resource
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from functions import cgroups, seccomp
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534
@@ -38,8 +42,8 @@ BASE_ENV = {
     "TMPDIR": "/tmp",
 }
 _READ_CHUNK = 65536
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
+_POLL_S = 0.05  # how often a running sandbox's CPU time is checked (cgroup mode)
+_SPARES_PER_COMMAND = 2
 
 
 class SandboxUnavailable(RuntimeError):
@@ -48,7 +52,12 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one run may consume. Output is counted per stream."""
+    """What one run may consume. Output is counted per stream.
+
+    `address_space` says whether RLIMIT_AS may carry the memory limit when no cgroup is
+    delegated: false for runtimes that reserve far more address space than they use (JVM, Go,
+    V8), which are then held by their own heap flags only.
+    """
 
     cpu_ms: int
     wall_ms: int
@@ -58,6 +67,7 @@ class Limits:
     open_files: int = 256
     file_size_bytes: int = 64 * 1024 * 1024
     tmp_bytes: int = 64 * 1024 * 1024
+    address_space: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class Outcome:
     memory_kb: int
     wall_timed_out: bool
     output_exceeded: bool
+    memory_exceeded: bool = False
 
     @property
     def signal_name(self) -> str | None:
@@ -83,6 +94,12 @@ class Outcome:
             return signal.Signals(self.signal).name
         except ValueError:
             return f"signal {self.signal}"
+
+
+def limits_mode() -> str:
+    """How memory and processes are limited here: "cgroup-v1", or "rlimit" (the fallback)."""
+    where = _delegation()
+    return where.mode if where is not None else "rlimit"
 
 
 def run(
@@ -102,25 +119,24 @@ def run(
     """
     if not os.access(BWRAP, os.X_OK):
         raise SandboxUnavailable(f"{BWRAP} not found: install the Debian package bubblewrap")
-    command = [*_bwrap_args(limits, box, box_files, env or {}, ro_paths), "--", *argv]
-    stdin_fd = _memfd(stdin)
+    key = (tuple(argv), tuple(p for p in ro_paths if os.path.exists(p)))
+    prepared = _SPARES.take(key) or _Prepared.spawn(key, _delegation())
+    _SPARES.refill(key)
     started = time.monotonic()
     try:
-        process = subprocess.Popen(
-            command,
-            stdin=stdin_fd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=lambda: _prepare_child(limits),
-        )
+        prepared.release(limits, stdin, _run_args(limits, box, box_files, env or {}))
+        stdout, stderr, timed_out, exceeded = _collect(prepared, limits, started)
+        _, status, rusage = os.wait4(prepared.process.pid, 0)
+        prepared.process.returncode = status  # the Popen is done; keep it from waiting again
+        wall_ms = round((time.monotonic() - started) * 1000)
+        cpu_ms = round((rusage.ru_utime + rusage.ru_stime) * 1000)
+        memory_kb, oom = rusage.ru_maxrss, False
+        if prepared.group is not None:
+            prepared.group.kill()
+            usage = prepared.group.usage()
+            cpu_ms, memory_kb, oom = usage.cpu_ms, usage.memory_peak_kb, usage.oom_killed
     finally:
-        os.close(stdin_fd)
-    stdout, stderr, timed_out, exceeded = _collect(process, limits, started)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = status  # the Popen is done; keep it from waiting again
-    wall_ms = round((time.monotonic() - started) * 1000)
-    cpu_ms = round((usage.ru_utime + usage.ru_stime) * 1000)
+        prepared.close()
     exit_code = os.waitstatus_to_exitcode(status)
     killed_by = -exit_code if exit_code < 0 else _inner_signal(exit_code)
     return Outcome(
@@ -130,19 +146,178 @@ def run(
         signal=killed_by,
         cpu_ms=cpu_ms,
         wall_ms=wall_ms,
-        memory_kb=usage.ru_maxrss,
+        memory_kb=memory_kb,
         wall_timed_out=timed_out,
         output_exceeded=exceeded,
+        memory_exceeded=oom,
     )
 
 
-def _bwrap_args(
-    limits: Limits,
-    box: Path | None,
-    box_files: Path | None,
-    env: Mapping[str, str],
-    ro_paths: Sequence[str],
-) -> list[str]:
+_Key = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass
+class _Prepared:
+    """A bubblewrap started ahead of its run, blocked reading its last arguments (--args).
+
+    Everything that makes the sandbox a sandbox (namespaces, the read-only toolchain, a clean
+    environment, the seccomp filter) is on its command line already, so should the arguments
+    never come (the executor died) it runs the command sandboxed, without a /box, where it finds
+    nothing to run. Already moved into
+    its cgroups: the RCU wait of that move is paid while it waits, and everything it forks is
+    born inside. The run's own part (limits, /box, env, read-only root) comes with `release`.
+    """
+
+    process: subprocess.Popen[bytes]
+    args_fd: int
+    stdin_fd: int
+    group: cgroups.Group | None
+    closed: bool = field(default=False)
+
+    @classmethod
+    def spawn(cls, key: _Key, where: cgroups.Delegation | None) -> _Prepared:
+        """Start one (no preexec_fn: CPython can then vfork, not copy the executor's pages)."""
+        argv, ro_paths = key
+        args_r, args_w = os.pipe()
+        stdin_fd = os.memfd_create("stdin", 0)
+        filter_fd = seccomp.memfd()
+        group = cgroups.Group.create(where) if where is not None else None
+        try:
+            command = [
+                *_sandbox_args(ro_paths, filter_fd),
+                "--args",
+                str(args_r),
+                "--",
+                *argv,
+            ]
+            process = subprocess.Popen(
+                command,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(args_r, filter_fd),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(args_w)
+            os.close(stdin_fd)
+            if group is not None:
+                group.remove()
+            raise
+        finally:
+            os.close(args_r)
+            os.close(filter_fd)
+        prepared = cls(process, args_w, stdin_fd, group)
+        if group is not None:
+            try:
+                group.join(process.pid)
+            except OSError:
+                prepared.close()
+                raise
+        return prepared
+
+    def release(self, limits: Limits, stdin: bytes, run_args: list[str]) -> None:
+        """Give it its limits, its stdin and its last arguments: it starts the program."""
+        pid = self.process.pid
+        cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
+        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
+        memory = limits.memory_kb * 1024
+        if self.group is not None:
+            self.group.limit(memory, limits.processes)
+        elif limits.address_space:
+            resource.prlimit(pid, resource.RLIMIT_AS, (memory, memory))
+        os.write(self.stdin_fd, stdin)
+        os.lseek(self.stdin_fd, 0, os.SEEK_SET)
+        os.close(self.stdin_fd)
+        self.stdin_fd = -1
+        payload = b"".join(arg.encode() + b"\0" for arg in run_args)
+        with open(self.args_fd, "wb", closefd=True) as args:
+            self.args_fd = -1
+            args.write(payload)
+
+    def close(self) -> None:
+        """Kill it if still there, reap it, and remove its groups."""
+        if self.closed:
+            return
+        self.closed = True
+        for fd in (self.args_fd, self.stdin_fd):
+            if fd >= 0:
+                os.close(fd)
+        if self.process.returncode is None:
+            _kill(self.process)
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        if self.group is not None:
+            self.group.kill()
+            self.group.remove()
+
+
+class _Spares:
+    """Prepared sandboxes per command, refilled by one background thread after each take."""
+
+    def __init__(self) -> None:
+        self._ready: dict[_Key, list[_Prepared]] = {}
+        self._lock = threading.Lock()
+        self._wanted: queue.SimpleQueue[_Key] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def take(self, key: _Key) -> _Prepared | None:
+        with self._lock:
+            ready = self._ready.get(key)
+            return ready.pop() if ready else None
+
+    def refill(self, key: _Key) -> None:
+        with self._lock:
+            if self._thread is None:
+                # Long-lived on purpose: a prepared bwrap gets SIGKILL when the thread that
+                # started it ends (--die-with-parent follows the parent thread).
+                self._thread = threading.Thread(target=self._loop, name="spares", daemon=True)
+                self._thread.start()
+        self._wanted.put(key)
+
+    def close(self) -> None:
+        with self._lock:
+            spares = [p for ready in self._ready.values() for p in ready]
+            self._ready.clear()
+        for prepared in spares:
+            with contextlib.suppress(OSError):
+                prepared.close()
+
+    def _loop(self) -> None:
+        while True:
+            key = self._wanted.get()
+            with self._lock:
+                if len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
+                    continue
+            try:
+                prepared = _Prepared.spawn(key, _delegation())
+            except OSError:
+                continue  # the next run starts cold; it reports the fault if it persists
+            with self._lock:
+                self._ready.setdefault(key, []).append(prepared)
+
+
+_SPARES = _Spares()
+atexit.register(_SPARES.close)
+
+
+_DELEGATION: list[cgroups.Delegation | None] = []
+
+
+def _delegation() -> cgroups.Delegation | None:
+    """Probed once per process: the cgroups we may use, or None."""
+    if not _DELEGATION:
+        _DELEGATION.append(cgroups.delegation())
+    return _DELEGATION[0]
+
+
+def _sandbox_args(ro_paths: Sequence[str], filter_fd: int) -> list[str]:
+    """What every run shares: namespaces, identity, the read-only toolchain, seccomp."""
     args = [
         BWRAP,
         "--unshare-user",
@@ -161,6 +336,9 @@ def _bwrap_args(
         "--new-session",
         "--cap-drop",
         "ALL",
+        "--clearenv",
+        "--seccomp",
+        str(filter_fd),
         "--ro-bind",
         "/usr",
         "/usr",
@@ -172,13 +350,16 @@ def _bwrap_args(
         elif host.is_dir():
             args += ["--ro-bind", str(host), f"/{top}"]
     for path in ro_paths:
-        if os.path.exists(path):
-            args += ["--ro-bind", path, path]
-    args += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    return args
+
+
+def _run_args(
+    limits: Limits, box: Path | None, box_files: Path | None, env: Mapping[str, str]
+) -> list[str]:
+    """What one run has of its own: sized tmpfs, its /box, its environment; then / read-only."""
+    args = [
         "--size",
         str(limits.tmp_bytes),
         "--tmpfs",
@@ -196,37 +377,21 @@ def _bwrap_args(
             for entry in sorted(box_files.iterdir()):
                 args += ["--ro-bind", str(entry), f"{BOX}/{entry.name}"]
     # The root is bwrap's own tmpfs: read-only, or it is an unbounded place to write.
-    args += ["--remount-ro", "/", "--chdir", BOX, "--clearenv"]
+    args += ["--remount-ro", "/", "--chdir", BOX]
     for name, value in {**BASE_ENV, **env}.items():
         args += ["--setenv", name, value]
     return args
 
 
-def _prepare_child(limits: Limits) -> None:
-    """Runs in the child between fork and exec: limits inherited by everything in the sandbox,
-    and SIGKILL should the executor thread that started it die (no orphaned sandboxes)."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    memory = limits.memory_kb * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-
-def _memfd(data: bytes) -> int:
-    """The run's stdin as an in-memory file: no pipe to deadlock on, nothing on disk."""
-    fd = os.memfd_create("stdin", 0)
-    os.write(fd, data)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
 def _collect(
-    process: subprocess.Popen[bytes], limits: Limits, started: float
+    prepared: _Prepared, limits: Limits, started: float
 ) -> tuple[bytes, bytes, bool, bool]:
-    """Read stdout and stderr up to the output cap until both close or the wall limit passes."""
+    """Read stdout and stderr up to the output cap until both close or the wall limit passes.
+
+    With a cgroup, the run's CPU time (all its processes and threads) is checked as it goes, so
+    a multi-threaded burner is stopped at the CPU limit rather than at the wall limit.
+    """
+    process = prepared.process
     assert process.stdout is not None and process.stderr is not None
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
@@ -238,14 +403,15 @@ def _collect(
         selector.register(stream, selectors.EVENT_READ)
     selector.register(pidfd, selectors.EVENT_READ)
     deadline = started + limits.wall_ms / 1000
-    timed_out = exceeded = False
+    timed_out = exceeded = over_cpu = False
     try:
-        while selector.get_map() and not exceeded:
+        while selector.get_map() and not exceeded and not over_cpu:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
                 break
-            for key, _ in selector.select(remaining):
+            wait = min(remaining, _POLL_S) if prepared.group is not None else remaining
+            for key, _ in selector.select(wait):
                 if key.fd == pidfd:
                     selector.unregister(pidfd)
                     continue
@@ -258,7 +424,9 @@ def _collect(
                 if len(buffer) > limits.output_bytes:
                     del buffer[limits.output_bytes :]
                     exceeded = True
-        if timed_out or exceeded:
+            if prepared.group is not None:
+                over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
+        if timed_out or exceeded or over_cpu:
             _kill(process)
     finally:
         selector.close()

@@ -27,6 +27,7 @@ class ExecutorSettings:
     default_wall_ms: int = 5000
     default_memory_mb: int = 256
     default_output_kb: int = 64
+    default_processes: int = 64
     max_cpu_ms: int = 15_000
     max_wall_ms: int = 30_000
     max_memory_mb: int = 1024
@@ -50,6 +51,7 @@ class ExecutorSettings:
             default_wall_ms=_int("SENTINEL_DEFAULT_WALL_MS", cls.default_wall_ms),
             default_memory_mb=_int("SENTINEL_DEFAULT_MEMORY_MB", cls.default_memory_mb),
             default_output_kb=_int("SENTINEL_DEFAULT_OUTPUT_KB", cls.default_output_kb),
+            default_processes=_int("SENTINEL_DEFAULT_PROCESSES", cls.default_processes),
             max_cpu_ms=_int("SENTINEL_MAX_CPU_MS", cls.max_cpu_ms),
             max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
             max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),

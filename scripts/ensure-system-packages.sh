@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The Debian packages Sentinel needs on this machine: the sandbox (bubblewrap), the embedded
+# The Debian packages Sentinel needs on this machine: the sandbox (bubblewrap) and its
+# seccomp library (libseccomp2, loaded by pyseccomp), the embedded
 # Redis (redis-server, unless REDIS_URL is set), and every toolchain the language registry
 # (functions/languages.toml) names. As root, missing ones are installed with apt; otherwise
 # they are named, and the command fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wanted=(bubblewrap python3)
+wanted=(bubblewrap python3 libseccomp2)
 [ -n "${REDIS_URL:-}" ] || wanted+=(redis-server)
 mapfile -t registry < <(/usr/bin/env python3 - <<'PY'
 import tomllib

@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from eventing import contract
+from sentinel.serve import local_service_urls
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -188,7 +189,9 @@ def test_ingress_listens_on_port_and_answers_probes(
     env = base_env(
         REDIS_URL=redis_url,
         SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
-        SENTINEL_SERVICE_URLS=f"executor-python={executor},sink={sink[1]}",
+        SENTINEL_SERVICE_URLS=local_service_urls(
+            REPO / "config" / "triggers.yaml", executor=executor, sink=sink[1]
+        ),
         SENTINEL_INGRESS_WORKERS="1",
     )
     # /health reports the dispatcher by its heartbeat: run the real one.

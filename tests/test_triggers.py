@@ -49,7 +49,13 @@ def test_the_shipped_triggers_route_python_and_results() -> None:
     assert not execute.matches({"type": "dev.sentinel.execution.requested", "language": "java"})
     assert not execute.matches({"type": "dev.sentinel.execution.completed", "language": "python"})
     assert by_name["sink-completed"].subscriber == "http://sink.default.svc.cluster.local"
-    assert languages(triggers, "dev.sentinel.execution.requested") == ["python"]
+    assert sorted(languages(triggers, "dev.sentinel.execution.requested")) == [
+        "cpp",
+        "go",
+        "java",
+        "javascript",
+        "python",
+    ]
 
 
 def _write(tmp_path: Path, text: str) -> Path:

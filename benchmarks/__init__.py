@@ -1,0 +1,1 @@
+"""Benchmarks run by `./nox.sh -s bench`; numbers go to docs/bench/ and docs/benchmarks.md."""

@@ -1,0 +1,66 @@
+"""Helpers for the sandbox tests: run a program straight through functions.runner, and look at
+the host for anything a run left behind."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from eventing.contract import ExecutionResult, Limits, Submission, TestCase
+from functions import runner
+from functions.languages import load_registry, served
+from functions.settings import ExecutorSettings
+
+LANGUAGES = served(load_registry(), None)
+# Compiles are held to tighter limits here so a compile bomb is stopped in seconds.
+SETTINGS = ExecutorSettings(compile_cpu_ms=4000, compile_wall_ms=8000)
+CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+
+
+def execute(
+    language: str,
+    code: str,
+    stdin: str = "",
+    *,
+    cases: list[TestCase] | None = None,
+    limits: Limits | None = None,
+) -> ExecutionResult:
+    """Run `code` as the executor would, without HTTP."""
+    submission = Submission(
+        id=uuid.uuid4().hex,
+        code=code,
+        language=language,
+        input=stdin,
+        test_cases=cases,
+        limits=limits or Limits(),
+    )
+    return runner.execute(submission, LANGUAGES[language], SETTINGS)
+
+
+def leftovers() -> list[str]:
+    """Processes still inside a run's group of this test process, spare sandboxes aside
+    (a spare is a bwrap blocked on its --args, not yet released)."""
+    found = []
+    for procs in CGROUP_ROOT.rglob(f"sentinel-{os.getpid()}-*/cgroup.procs"):
+        for pid in procs.read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline[0] != b"/usr/bin/bwrap" or b"--args" not in cmdline:
+                found.append(b" ".join(cmdline).decode(errors="replace"))
+    return found
+
+
+def host_processes_with(marker: str) -> list[int]:
+    """Host pids whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
