@@ -8,14 +8,13 @@ changes nothing. When Redis is unreachable it answers 503, so the dispatcher ret
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import redis
 import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract
+from eventing.serving import exec_gunicorn
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 
@@ -77,24 +76,4 @@ def _persist(store: JobStore, payload: object) -> bool:
 
 
 if __name__ == "__main__":
-    port = EventingSettings.from_env().port
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{os.environ.get('SENTINEL_HOST', '0.0.0.0')}:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            os.environ.get("SENTINEL_SINK_THREADS", "8"),
-            "--worker-class",
-            "gthread",
-            "--no-control-socket",
-            "--access-logfile",
-            "-",
-            "eventing.sink:create_app()",
-        ],
-    )
+    exec_gunicorn("eventing.sink:create_app()", "SENTINEL_SINK_THREADS")
