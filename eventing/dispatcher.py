@@ -301,6 +301,7 @@ class TriggerLoop:
             )
             self._finish(entry_id)
         else:
+            self._renew(entry_id)  # tried again one full claim interval from now
             log.error(
                 "kept for a later retry",
                 trigger=self.trigger.name,

@@ -54,7 +54,9 @@ class StartedEvents:
         assert self.sink_url is not None
         headers, body = contract.to_binary(event)
         try:
-            answer = requests.post(self.sink_url, data=body, headers=headers, timeout=SEND_TIMEOUT_S)
+            answer = requests.post(
+                self.sink_url, data=body, headers=headers, timeout=SEND_TIMEOUT_S
+            )
             if not answer.ok:
                 log.warning("started event refused", code=answer.status_code, body=answer.text)
         except requests.RequestException as exc:
