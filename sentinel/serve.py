@@ -83,6 +83,8 @@ class Supervisor:
 
     def __init__(self, log_dir: Path, quiet: bool) -> None:
         self.children: list[Child] = []
+        # Where the HTTP services listen, by name ("broker": the broker ingress).
+        self.urls: dict[str, str] = {}
         self.log_dir = log_dir
         self.quiet = quiet
 
@@ -204,7 +206,7 @@ def start_stack(
         executor=f"http://127.0.0.1:{executor_port}",
         sink=f"http://127.0.0.1:{sink_port}",
     )
-    broker = f"http://127.0.0.1:{broker_port}"
+    broker = supervisor.urls["broker"] = f"http://127.0.0.1:{broker_port}"
     supervisor.start(
         "broker",
         [python, "-m", "eventing.broker_ingress"],
