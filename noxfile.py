@@ -50,3 +50,17 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test,lint]")
     _lint(session)
     session.run("pytest", *session.posargs)
+
+
+def bench_broker(session: nox.Session) -> None:
+    """The broker alone: throughput and latency per hop (docs/bench/broker.json)."""
+    session.run("python", "benchmarks/broker.py", "--out", "docs/bench/broker.json")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks on this machine; results in docs/bench/*.json, summarised in
+    docs/benchmarks.md."""
+    _system_packages(session)
+    session.install("-e", ".")
+    bench_broker(session)

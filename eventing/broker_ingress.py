@@ -18,6 +18,7 @@ Answers: 202 accepted (with the triggers it went to), 400 the sender's fault, 50
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -28,10 +29,10 @@ from flask import Flask, Response, jsonify, request
 
 from eventing import contract, keys
 from eventing.broker import publish
-from eventing.serving import exec_gunicorn
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 from eventing.triggers import Trigger, languages, load_triggers
+from eventing.wsgi import serve
 
 log = structlog.get_logger(__name__)
 
@@ -150,4 +151,8 @@ def _publish(
 
 
 if __name__ == "__main__":
-    exec_gunicorn("eventing.broker_ingress:create_app()", "SENTINEL_BROKER_THREADS")
+    serve(
+        "eventing.broker_ingress:create_app()",
+        EventingSettings.from_env().port,
+        threads=int(os.environ.get("SENTINEL_BROKER_THREADS", "8")),
+    )

@@ -8,15 +8,16 @@ changes nothing. When Redis is unreachable it answers 503, so the dispatcher ret
 from __future__ import annotations
 
 import json
+import os
 
 import redis
 import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract
-from eventing.serving import exec_gunicorn
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
+from eventing.wsgi import serve
 
 log = structlog.get_logger(__name__)
 
@@ -76,4 +77,8 @@ def _persist(store: JobStore, payload: object) -> bool:
 
 
 if __name__ == "__main__":
-    exec_gunicorn("eventing.sink:create_app()", "SENTINEL_SINK_THREADS")
+    serve(
+        "eventing.sink:create_app()",
+        EventingSettings.from_env().port,
+        threads=int(os.environ.get("SENTINEL_SINK_THREADS", "8")),
+    )
