@@ -52,9 +52,24 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+def bench_sandbox(session: nox.Session) -> None:
+    """Sandbox overhead per language: bare vs sandboxed hello world (docs/bench/sandbox.json)."""
+    session.run("python", "-m", "benchmarks.sandbox")
+
+
+def bench_broker(session: nox.Session) -> None:
+    """The broker alone: throughput and latency per hop (docs/bench/broker.json)."""
+    session.run("python", "benchmarks/broker.py", "--out", "docs/bench/broker.json")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Sandbox overhead per language (bare vs sandboxed hello world) into docs/bench/."""
+    """Benchmarks on this machine; results in docs/bench/*.json, summarised in
+    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker) runs one."""
     _system_packages(session)
     session.install("-e", ".")
-    session.run("python", "-m", "benchmarks.sandbox", *session.posargs)
+    wanted = set(session.posargs) or {"sandbox", "broker"}
+    if "sandbox" in wanted:
+        bench_sandbox(session)
+    if "broker" in wanted:
+        bench_broker(session)

@@ -5,27 +5,36 @@ of delivery threads (the trigger's concurrency). A delivery POSTs the event in C
 mode, retries with the trigger's backoff on 5xx, 408, 429, timeouts and connection errors, and
 only after a 2xx publishes the reply (if the response carries one) and removes the entry, in one
 transaction. Entries left pending by a dispatcher that died are taken over with XAUTOCLAIM once
-idle for `claim_idle_ms`; a delivery in progress renews its entry before each attempt.
+idle for `claim_idle_ms`; while a delivery is in progress a renewal thread keeps resetting its
+entry's idle time (XCLAIM JUSTID), so a slow job is never taken over from a live dispatcher.
 
-When the last attempt fails, a requested event becomes `execution.failed` (the job is marked
-failed with the reason) and goes to the trigger's dead-letter sink if it has one. Other events
-(results on their way to the sink) are never dropped for a fault of ours: they stay pending and
-are tried again after the claim interval.
+When the last attempt fails, or the subscriber refuses the event with a 4xx other than 408/429,
+the event goes to the trigger's dead-letter sink if it has one (with Knative's knativeerror*
+extension attributes), and a requested event becomes `execution.failed` (the job is marked
+failed with the reason). Other events are not dropped for a fault of the subscriber's that may
+pass: with no dead-letter sink they stay pending and are tried again after the claim interval;
+only an event the subscriber refuses (a 4xx) and that has nowhere else to go is dropped, logged.
+
+Consumers of the group that have been idle for `consumer_expire_ms` with nothing pending are
+removed (atomically, in Lua, so a consumer that just read something is never removed).
 """
 
 from __future__ import annotations
 
+import base64
 import signal
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 import requests
 import structlog
 from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.v1.event import CloudEvent
 
 from eventing import contract, keys
 from eventing.broker import EVENT_FIELD, publish
@@ -38,12 +47,39 @@ RETRYABLE = frozenset({408, 429})
 HEARTBEAT_TTL_S = 10
 
 
+# Removes consumers idle longer than ARGV[1] ms with nothing pending, except ARGV[2] (ourselves).
+_FORGET_IDLE_CONSUMERS = """
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], KEYS[2])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if info['name'] ~= ARGV[2] and tonumber(info['pending']) == 0
+      and tonumber(info['idle']) > tonumber(ARGV[1]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], KEYS[2], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
 class Delivery:
     """What an attempt came to: delivered, worth retrying, or refused for good."""
 
     DONE = "done"
     RETRY = "retry"
     REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result, with what a dead letter reports (Knative's knativeerror*)."""
+
+    result: str
+    reason: str = ""
+    reply: BaseCloudEvent | None = None
+    code: int | None = None
+    body: bytes = b""
 
 
 class TriggerLoop:
@@ -66,10 +102,18 @@ class TriggerLoop:
         self.consumer = settings.consumer_name
         self.slots = threading.BoundedSemaphore(trigger.concurrency)
         self.local = threading.local()
+        self.in_flight: set[bytes] = set()
+        self.in_flight_lock = threading.Lock()
+        self.claim_cursor = "0-0"
+        self.forget = client.register_script(_FORGET_IDLE_CONSUMERS)
+        # Block on reads for a fraction of the claim interval, so reclaims are never late.
+        self.block_ms = max(50, min(1000, settings.claim_idle_ms // 4))
 
     def run(self) -> None:
         """Deliver until `stopping` is set; then finish the deliveries in flight."""
         self._ensure_group()
+        renewer = threading.Thread(target=self._keep_renewing, name=f"renew-{self.trigger.name}")
+        renewer.start()
         with ThreadPoolExecutor(self.trigger.concurrency, f"deliver-{self.trigger.name}") as pool:
             next_claim = 0.0
             while not self.stopping.is_set():
@@ -90,7 +134,35 @@ class TriggerLoop:
                 for _ in range(free - len(entries)):
                     self.slots.release()
                 for entry_id, fields in entries:
+                    with self.in_flight_lock:
+                        self.in_flight.add(entry_id)
                     pool.submit(self._deliver_and_release, entry_id, fields)
+        renewer.join()
+
+    def _keep_renewing(self) -> None:
+        """Reset the idle time of every entry in flight, three times per claim interval, and
+        now and then forget consumers long dead."""
+        interval = self.settings.claim_idle_ms / 3000
+        next_forget = 0.0
+        while not self.stopping.wait(interval):
+            with self.in_flight_lock:
+                entry_ids = list(self.in_flight)
+            try:
+                if entry_ids:
+                    self._renew(*entry_ids)
+                if time.monotonic() >= next_forget:
+                    next_forget = time.monotonic() + 60
+                    self._forget_idle_consumers()
+            except redis.RedisError as exc:
+                log.warning("renewal failed", trigger=self.trigger.name, error=str(exc))
+
+    def _forget_idle_consumers(self) -> None:
+        removed = self.forget(
+            keys=[self.stream, keys.CONSUMER_GROUP],
+            args=[self.settings.consumer_expire_ms, self.consumer],
+        )
+        if removed:
+            log.info("forgot idle consumers", trigger=self.trigger.name, consumers=removed)
 
     def _acquire_slots(self) -> int:
         if not self.slots.acquire(timeout=0.5):
@@ -109,20 +181,30 @@ class TriggerLoop:
 
     def _read(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
         answer: Any = self.client.xreadgroup(
-            keys.CONSUMER_GROUP, self.consumer, {self.stream: ">"}, count=count, block=1000
+            keys.CONSUMER_GROUP, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
         )
         return list(answer[0][1]) if answer else []
 
     def _reclaim(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Take over entries idle past the claim interval (their consumer died), walking the
+        pending list with XAUTOCLAIM's cursor so a long list is covered across passes."""
         answer: Any = self.client.xautoclaim(
             self.stream,
             keys.CONSUMER_GROUP,
             self.consumer,
             min_idle_time=self.settings.claim_idle_ms,
-            start_id="0-0",
+            start_id=self.claim_cursor,
             count=count,
         )
-        claimed = [(entry_id, fields) for entry_id, fields in answer[1] if fields]
+        cursor = answer[0]
+        self.claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        with self.in_flight_lock:
+            # One of ours that the renewer was late for is still being delivered: leave it.
+            claimed = [
+                (entry_id, fields)
+                for entry_id, fields in answer[1]
+                if fields and entry_id not in self.in_flight
+            ]
         if claimed:
             log.info("reclaimed", trigger=self.trigger.name, entries=len(claimed))
         return claimed
@@ -134,6 +216,8 @@ class TriggerLoop:
             # Left pending: another pass (ours or another dispatcher's) will reclaim it.
             log.exception("delivery crashed", trigger=self.trigger.name, entry=entry_id)
         finally:
+            with self.in_flight_lock:
+                self.in_flight.discard(entry_id)
             self.slots.release()
 
     def _deliver(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
@@ -144,27 +228,26 @@ class TriggerLoop:
             self._finish(entry_id)
             return
         delivery = self.trigger.delivery
-        reason = ""
+        outcome = Outcome(Delivery.RETRY)
         for attempt in range(delivery.retry + 1):
             if attempt and self.stopping.wait(delivery.backoff(attempt)):
                 return  # shutting down: the entry stays pending and will be reclaimed
-            self._renew(entry_id)
-            result, reason, reply = self._attempt(event)
-            if result == Delivery.DONE:
-                self._finish(entry_id, reply)
+            outcome = self._attempt(event)
+            if outcome.result == Delivery.DONE:
+                self._finish(entry_id, outcome.reply)
                 return
             log.warning(
                 "delivery failed",
                 trigger=self.trigger.name,
                 job=event.get_subject(),
                 attempt=attempt + 1,
-                reason=reason,
+                reason=outcome.reason,
             )
-            if result == Delivery.REFUSED:
+            if outcome.result == Delivery.REFUSED:
                 break
-        self._dead_letter(entry_id, event, reason)
+        self._dead_letter(entry_id, event, outcome)
 
-    def _attempt(self, event: BaseCloudEvent) -> tuple[str, str, BaseCloudEvent | None]:
+    def _attempt(self, event: BaseCloudEvent) -> Outcome:
         headers, body = contract.to_binary(event)
         try:
             response = self._session().post(
@@ -174,29 +257,28 @@ class TriggerLoop:
                 timeout=self.trigger.delivery.timeout,
             )
         except requests.RequestException as exc:
-            return Delivery.RETRY, f"{type(exc).__name__}: {exc}", None
-        if 200 <= response.status_code < 300:
-            if not response.content or not contract.is_cloudevent(response.headers):
-                return Delivery.DONE, "", None
+            return Outcome(Delivery.RETRY, f"{type(exc).__name__}: {exc}")
+        code, content = response.status_code, response.content
+        if 200 <= code < 300:
+            if not content or not contract.is_cloudevent(response.headers):
+                return Outcome(Delivery.DONE)
             try:
-                reply = contract.from_http(dict(response.headers), response.content)
+                reply = contract.from_http(dict(response.headers), content)
                 contract.payload_of(reply)
             except contract.ContractError as exc:
-                return Delivery.REFUSED, f"invalid reply from subscriber: {exc}", None
-            return Delivery.DONE, "", reply
-        reason = f"subscriber answered {response.status_code}: {response.text[:200]}"
-        if response.status_code >= 500 or response.status_code in RETRYABLE:
-            return Delivery.RETRY, reason, None
-        return Delivery.REFUSED, reason, None
+                reason = f"invalid reply from subscriber: {exc}"
+                return Outcome(Delivery.REFUSED, reason, code=code, body=content)
+            return Outcome(Delivery.DONE, reply=reply)
+        reason = f"subscriber answered {code}: {response.text[:200]}"
+        if code >= 500 or code in RETRYABLE:
+            return Outcome(Delivery.RETRY, reason, code=code, body=content)
+        return Outcome(Delivery.REFUSED, reason, code=code, body=content)
 
-    def _dead_letter(self, entry_id: bytes, event: BaseCloudEvent, reason: str) -> None:
+    def _dead_letter(self, entry_id: bytes, event: BaseCloudEvent, outcome: Outcome) -> None:
+        """The event could not be delivered: tell the dead-letter sink and, for a job, fail it."""
         sink = self.trigger.delivery.dead_letter_sink
-        if sink:
-            headers, body = contract.to_binary(event)
-            try:
-                self._session().post(sink, data=body, headers=headers, timeout=10)
-            except requests.RequestException as exc:
-                log.error("dead-letter sink unreachable", sink=sink, error=str(exc))
+        reason = outcome.reason
+        dead_lettered = bool(sink) and self._post_dead_letter(str(sink), event, outcome)
         if event.get_type() == contract.REQUESTED:
             failed = contract.make_event(
                 contract.FAILED,
@@ -205,18 +287,45 @@ class TriggerLoop:
                 language=event.get_extension(contract.LANGUAGE_EXTENSION),
             )
             log.error(
-                "dead-lettered", trigger=self.trigger.name, job=event.get_subject(), reason=reason
+                "job failed", trigger=self.trigger.name, job=event.get_subject(), reason=reason
             )
             self._finish(entry_id, failed)
-        elif sink:
+        elif dead_lettered:
+            self._finish(entry_id)
+        elif outcome.result == Delivery.REFUSED:
+            log.error(
+                "dropped: refused by the subscriber, no dead-letter sink",
+                trigger=self.trigger.name,
+                job=event.get_subject(),
+                reason=reason,
+            )
             self._finish(entry_id)
         else:
+            self._renew(entry_id)  # tried again one full claim interval from now
             log.error(
                 "kept for a later retry",
                 trigger=self.trigger.name,
                 job=event.get_subject(),
                 reason=reason,
             )
+
+    def _post_dead_letter(self, sink: str, event: BaseCloudEvent, outcome: Outcome) -> bool:
+        """POST the event to the dead-letter sink with Knative's error attributes; True on 2xx."""
+        attributes = dict(event.get_attributes())
+        attributes["knativeerrordest"] = self.trigger.subscriber
+        if outcome.code is not None:
+            attributes["knativeerrorcode"] = str(outcome.code)
+        data = outcome.body[:1024] or outcome.reason.encode()
+        attributes["knativeerrordata"] = base64.b64encode(data).decode()
+        headers, body = contract.to_binary(CloudEvent(attributes, event.get_data()))
+        try:
+            answer = self._session().post(sink, data=body, headers=headers, timeout=10)
+        except requests.RequestException as exc:
+            log.error("dead-letter sink unreachable", sink=sink, error=str(exc))
+            return False
+        if not answer.ok:
+            log.error("dead-letter sink refused", sink=sink, code=answer.status_code)
+        return bool(answer.ok)
 
     def _finish(self, entry_id: bytes, reply: BaseCloudEvent | None = None) -> None:
         """Publish the reply (if any) and remove the entry, atomically."""
@@ -227,14 +336,14 @@ class TriggerLoop:
         pipe.xdel(self.stream, entry_id)
         pipe.execute()
 
-    def _renew(self, entry_id: bytes) -> None:
-        """Reset the entry's idle time so no other dispatcher takes it over mid-delivery."""
+    def _renew(self, *entry_ids: bytes) -> None:
+        """Reset the entries' idle time so no other dispatcher takes them over mid-delivery."""
         self.client.xclaim(
             self.stream,
             keys.CONSUMER_GROUP,
             self.consumer,
             min_idle_time=0,
-            message_ids=[entry_id],
+            message_ids=list(entry_ids),
             justid=True,
         )
 

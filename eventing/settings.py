@@ -39,11 +39,21 @@ class EventingSettings:
     consumer_name: str = ""
     # An entry pending this long on a consumer that stopped renewing it is taken over.
     claim_idle_ms: int = 30_000
+    # A consumer idle this long with nothing pending is removed from its group (memory bound).
+    consumer_expire_ms: int = 3_600_000
     port: int = 8082
 
     @classmethod
     def from_env(cls) -> EventingSettings:
-        """Read SENTINEL_* and REDIS_URL; unset keys keep the defaults above."""
+        """Read SENTINEL_* and REDIS_URL; unset keys keep the defaults above.
+
+        REDIS_URL, SENTINEL_KEY_PREFIX, SENTINEL_TRIGGERS, SENTINEL_SERVICE_URLS,
+        SENTINEL_NAMESPACE, SENTINEL_JOB_TTL_SECONDS (job retention, default 24 h),
+        SENTINEL_CONSUMER (this dispatcher's consumer name, default host-pid),
+        SENTINEL_CLAIM_IDLE_MS (take over entries idle this long, default 30 s),
+        SENTINEL_CONSUMER_EXPIRE_MS (forget consumers idle this long with nothing pending,
+        default 1 h), PORT (the sink's or broker ingress's port, default 8082).
+        """
         return cls(
             redis_url=os.environ.get("REDIS_URL") or cls.redis_url,
             key_prefix=os.environ.get("SENTINEL_KEY_PREFIX") or cls.key_prefix,
@@ -54,5 +64,6 @@ class EventingSettings:
             consumer_name=os.environ.get("SENTINEL_CONSUMER")
             or f"{socket.gethostname()}-{os.getpid()}",
             claim_idle_ms=_int("SENTINEL_CLAIM_IDLE_MS", cls.claim_idle_ms),
+            consumer_expire_ms=_int("SENTINEL_CONSUMER_EXPIRE_MS", cls.consumer_expire_ms),
             port=_int("PORT", cls.port),
         )

@@ -3,6 +3,12 @@
 Every change goes through one Lua script that compares ranks, so a redelivered or late event
 (a `started` arriving after `completed`) changes nothing: consumers can be at-least-once and the
 store stays exact. Records expire after the retention period.
+
+The per-language counters of GET /load (totalJobs, completed, failed) are bumped by the same
+script, in the same atomic step as the move: a job is counted when its record is created and
+when it reaches a final status, and since a redelivery does not move it, it is never counted
+twice. (The script derives the counter key from the prefix and the job's language, so it assumes
+one Redis, not a Cluster.)
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from redis.client import Pipeline
 from eventing import keys
 from eventing.contract import now_iso
 
+# KEYS[1] the job; ARGV: new status, ttl, job id, timestamp, stats key prefix, then field pairs.
 _ADVANCE = """
 local rank = {queued=1, running=2, completed=3, failed=3}
 local new = ARGV[1]
@@ -23,9 +30,13 @@ local current = redis.call('HGET', KEYS[1], 'status')
 if current and rank[current] >= rank[new] then return 0 end
 redis.call('HSETNX', KEYS[1], 'id', ARGV[3])
 redis.call('HSETNX', KEYS[1], 'timestamp', ARGV[4])
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 'status', new, 'updatedAt', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+local language = redis.call('HGET', KEYS[1], 'language') or 'unknown'
+local stats = ARGV[5] .. language
+if not current then redis.call('HINCRBY', stats, 'totalJobs', 1) end
+if rank[new] == 3 then redis.call('HINCRBY', stats, new, 1) end
 return 1
 """
 
@@ -51,7 +62,13 @@ class JobStore:
 
         With `pipe`, the write is queued on it and the return value means nothing.
         """
-        args: list[str] = [status, str(self._ttl), job_id, timestamp or now_iso()]
+        args: list[str] = [
+            status,
+            str(self._ttl),
+            job_id,
+            timestamp or now_iso(),
+            keys.stats_prefix(self._prefix),
+        ]
         for name, value in (fields or {}).items():
             args += [name, value]
         key = keys.job(self._prefix, job_id)
@@ -69,3 +86,9 @@ class JobStore:
         if "result" in record:
             record["result"] = json.loads(record["result"])
         return record
+
+    def counters(self, language: str) -> dict[str, int]:
+        """The language's totalJobs, completed and failed counters (zero when never counted)."""
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.stats(self._prefix, language)))
+        counted = {k.decode(): int(v) for k, v in raw.items()}
+        return {name: counted.get(name, 0) for name in ("totalJobs", "completed", "failed")}

@@ -3,14 +3,16 @@
 The configuration file is a YAML stream of `eventing.knative.dev/v1` Trigger resources, so the
 same file documents routing for people who know Knative and validates against its CRD schema.
 We read the parts a broker needs: `spec.filter.attributes` (exact match on event attributes),
-`spec.subscriber` (`uri`, or a `ref` to a Service resolved to a URL) and `spec.delivery`.
-Sentinel's own settings ride in annotations under `sentinel.dev/`.
+or Knative's newer `spec.filters` (a list of `exact`, `prefix`, `suffix`, `all`, `any`, `not`
+expressions, all of which must hold; when present it replaces `filter`, as in Knative; `cesql`
+is refused), `spec.subscriber` (`uri`, or a `ref` to a Service resolved to a URL) and
+`spec.delivery`. Sentinel's own settings ride in annotations under `sentinel.dev/`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,19 +62,30 @@ class DeliverySpec:
         return float(self.backoff_delay * 2 ** (attempt - 1))
 
 
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class Trigger:
-    """One route: events whose attributes equal `filters` go to `subscriber`."""
+    """One route: events whose attributes pass the filter go to `subscriber`.
+
+    `filters` are the exact attribute matches (all of `filter.attributes`, or the top-level
+    `exact` expressions of `filters`): they name the trigger's type and language for /load and
+    the language catalog. `expression`, when set, is the whole `filters` list, and decides.
+    """
 
     name: str
     filters: Mapping[str, str]
     subscriber: str
     delivery: DeliverySpec = field(default_factory=DeliverySpec)
     concurrency: int = 4
+    expression: Predicate | None = None
 
     def matches(self, attributes: Mapping[str, Any]) -> bool:
-        """Exact match on every filter attribute; an empty filter matches everything."""
-        return all(str(attributes.get(k)) == v for k, v in self.filters.items())
+        """Whether an event with these attributes goes to this trigger (empty filter: all)."""
+        if self.expression is not None:
+            return self.expression(attributes)
+        return all(_value(attributes, k) == v for k, v in self.filters.items())
 
     @property
     def language(self) -> str | None:
@@ -117,6 +130,17 @@ def _trigger(doc: dict[str, Any], service_urls: Mapping[str, str], namespace: st
     attributes = (spec.get("filter") or {}).get("attributes") or {}
     if not isinstance(attributes, dict):
         raise TriggerConfigError(f"trigger {name}: filter.attributes must be a mapping")
+    expression: Predicate | None = None
+    if spec.get("filters") is not None:
+        dialects = spec["filters"]
+        if not isinstance(dialects, list):
+            raise TriggerConfigError(f"trigger {name}: filters must be a list")
+        expression = _all([_expression(d, name) for d in dialects])
+        attributes = {}
+        for dialect in dialects:
+            exact = dialect.get("exact") if isinstance(dialect, dict) else None
+            if isinstance(exact, dict):
+                attributes.update(exact)
     annotations = metadata.get("annotations") or {}
     try:
         concurrency = int(annotations.get(CONCURRENCY_ANNOTATION, 4))
@@ -128,7 +152,53 @@ def _trigger(doc: dict[str, Any], service_urls: Mapping[str, str], namespace: st
         subscriber=_destination(spec.get("subscriber"), service_urls, namespace, name),
         delivery=_delivery(spec.get("delivery") or {}, service_urls, namespace, name),
         concurrency=max(1, concurrency),
+        expression=expression,
     )
+
+
+def _value(attributes: Mapping[str, Any], name: str) -> str | None:
+    value = attributes.get(name)
+    return None if value is None else str(value)
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    return lambda attributes: all(part(attributes) for part in parts)
+
+
+_COMPARISONS: dict[str, Callable[[str, str], bool]] = {
+    "exact": lambda value, want: value == want,
+    "prefix": lambda value, want: value.startswith(want),
+    "suffix": lambda value, want: value.endswith(want),
+}
+
+
+def _expression(dialect: Any, trigger: str) -> Predicate:
+    """One Knative filter expression (SubscriptionsAPI dialects) as a predicate."""
+    if not isinstance(dialect, dict) or len(dialect) != 1:
+        raise TriggerConfigError(f"trigger {trigger}: each filter has exactly one dialect")
+    ((kind, operand),) = dialect.items()
+    if kind in ("exact", "prefix", "suffix"):
+        if not isinstance(operand, dict) or not operand:
+            raise TriggerConfigError(f"trigger {trigger}: {kind} needs attribute: value pairs")
+        pairs = {str(k): str(v) for k, v in operand.items()}
+        test = _COMPARISONS[kind]
+
+        def compare(attributes: Mapping[str, Any]) -> bool:
+            found = ((_value(attributes, name), want) for name, want in pairs.items())
+            return all(value is not None and test(value, want) for value, want in found)
+
+        return compare
+    if kind in ("all", "any"):
+        if not isinstance(operand, list):
+            raise TriggerConfigError(f"trigger {trigger}: {kind} takes a list of filters")
+        parts = [_expression(d, trigger) for d in operand]
+        if kind == "all":
+            return _all(parts)
+        return lambda attributes: any(part(attributes) for part in parts)
+    if kind == "not":
+        inner = _expression(operand, trigger)
+        return lambda attributes: not inner(attributes)
+    raise TriggerConfigError(f"trigger {trigger}: filter dialect {kind!r} is not supported")
 
 
 def _destination(dest: Any, service_urls: Mapping[str, str], namespace: str, trigger: str) -> str:

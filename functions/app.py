@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify, request
 
 from eventing import contract
 from functions import runner, sandbox
+from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
 from functions.settings import ExecutorSettings
 
@@ -25,6 +26,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     settings = settings or ExecutorSettings.from_env()
     registry = load_registry()
     languages = served(registry, settings.languages)
+    started = StartedEvents.from_env(settings.name)
     app = Flask(__name__)
 
     @app.post("/")
@@ -41,6 +43,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         if language is None:
             return jsonify(error=f"language {submission.language!r} is not served here"), 400
         log.info("executing", job=submission.id, language=language.id)
+        started.announce(submission, language.id)
         result = runner.execute(submission, language, settings)
         log.info(
             "executed",

@@ -129,17 +129,38 @@ def health() -> tuple[Response, int]:
 
 @api.get("/load")
 def load() -> Response:
-    """Per language: the backlog waiting in its trigger's stream."""
+    """Per language and in total: waiting (in its backlog, not yet read by a dispatcher), active
+    (read, being delivered: pending in the consumer group), and the job counters the job store
+    keeps exactly once per job (totalJobs, completed, failed)."""
     services = _services()
     prefix = services.settings.eventing.key_prefix
-    languages = {}
+    languages: dict[str, dict[str, int]] = {}
     for trigger in services.triggers:
         if trigger.language and trigger.filters.get("type") == contract.REQUESTED:
-            depth = int(services.redis.xlen(keys.trigger_stream(prefix, trigger.name)))
-            languages[trigger.language] = {"waiting": depth}
-    return jsonify(
-        languages=languages, totals={"waiting": sum(v["waiting"] for v in languages.values())}
-    )
+            waiting, active = _backlog(services.redis, keys.trigger_stream(prefix, trigger.name))
+            entry = languages.setdefault(
+                trigger.language,
+                {"waiting": 0, "active": 0, **services.store.counters(trigger.language)},
+            )
+            entry["waiting"] += waiting
+            entry["active"] += active
+    fields = ("waiting", "active", "completed", "failed", "totalJobs")
+    totals = {name: sum(v[name] for v in languages.values()) for name in fields}
+    return jsonify(languages=languages, totals=totals)
+
+
+def _backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
+    """(waiting, active) of one trigger's stream. Delivered entries are deleted, so the stream
+    holds exactly the unread entries and the pending ones; both are read in one transaction."""
+    pipe = client.pipeline(transaction=True)
+    pipe.xlen(stream)
+    pipe.xpending(stream, keys.CONSUMER_GROUP)
+    length, pending = pipe.execute(raise_on_error=False)
+    if isinstance(length, Exception):
+        raise length
+    # No consumer group yet (no dispatcher has started): nothing has been read.
+    active = 0 if isinstance(pending, Exception) else int(pending["pending"])
+    return max(0, int(length) - active), active
 
 
 @api.get("/languages")

@@ -1,4 +1,5 @@
-"""Sentinel on one machine: Redis (embedded unless REDIS_URL is set), then the executor, the sink,
+"""Sentinel on one machine: Redis (embedded unless REDIS_URL is set), then the broker ingress, the
+executor (K_SINK pointing at the broker ingress, as a Knative SinkBinding would set it), the sink,
 the dispatcher and the ingress, each its own process, each waited for until healthy.
 
 Ctrl-C (or SIGTERM) stops them in reverse order, gracefully first, then by force; each child is
@@ -82,6 +83,8 @@ class Supervisor:
 
     def __init__(self, log_dir: Path, quiet: bool) -> None:
         self.children: list[Child] = []
+        # Where the HTTP services listen, by name ("broker": the broker ingress).
+        self.urls: dict[str, str] = {}
         self.log_dir = log_dir
         self.quiet = quiet
 
@@ -161,7 +164,8 @@ def local_service_urls(triggers_path: Path, executor: str, sink: str) -> str:
 def start_stack(
     supervisor: Supervisor, base_env: dict[str, str], host: str, port: int, data_dir: Path
 ) -> str:
-    """Start Redis (unless REDIS_URL), executor, sink, dispatcher and ingress; the API's URL.
+    """Start Redis (unless REDIS_URL), broker ingress, executor, sink, dispatcher and ingress;
+    the API's URL.
 
     The same function serves `nox -s serve` and the test suite, so the tests run what a user runs.
     """
@@ -196,16 +200,23 @@ def start_stack(
             _redis_ok(redis_port),
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    executor_port, sink_port = free_port(), free_port()
+    executor_port, sink_port, broker_port = free_port(), free_port(), free_port()
     env["SENTINEL_SERVICE_URLS"] = local_service_urls(
         Path(env.get("SENTINEL_TRIGGERS") or DEFAULT_TRIGGERS),
         executor=f"http://127.0.0.1:{executor_port}",
         sink=f"http://127.0.0.1:{sink_port}",
     )
+    broker = supervisor.urls["broker"] = f"http://127.0.0.1:{broker_port}"
+    supervisor.start(
+        "broker",
+        [python, "-m", "eventing.broker_ingress"],
+        {**env, "PORT": str(broker_port)},
+        _http_ok(f"{broker}/health"),
+    )
     supervisor.start(
         "executor",
         [python, "-m", "functions"],
-        {**env, "PORT": str(executor_port)},
+        {**env, "PORT": str(executor_port), "K_SINK": broker},
         _http_ok(f"http://127.0.0.1:{executor_port}/health"),
     )
     supervisor.start(

@@ -103,3 +103,71 @@ spec:
 def test_broken_trigger_files_are_refused_with_a_reason(tmp_path: Path, text: str) -> None:
     with pytest.raises(TriggerConfigError):
         load_triggers(_write(tmp_path, text), {})
+
+
+def test_knative_filters_dialects(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+kind: Trigger
+metadata: {name: pipeline}
+spec:
+  subscriber: {uri: "http://x:1/"}
+  filters:
+    - exact: {type: dev.sentinel.execution.completed}
+    - prefix: {source: /sentinel/}
+    - any: [{exact: {language: python}}, {suffix: {language: script}}]
+    - not: {exact: {subject: secret}}
+""",
+    )
+    (trigger,) = load_triggers(path, {})
+    base = {"type": "dev.sentinel.execution.completed", "source": "/sentinel/executor"}
+    assert trigger.matches({**base, "language": "python", "subject": "j"})
+    assert trigger.matches({**base, "language": "typescript", "subject": "j"})
+    assert not trigger.matches({**base, "language": "java", "subject": "j"})
+    assert not trigger.matches({**base, "language": "python", "subject": "secret"})
+    assert not trigger.matches({**base, "source": "/other", "language": "python"})
+    assert not trigger.matches({"source": "/sentinel/x", "language": "python"})
+    # The exact parts name the trigger's type (for /load and the catalog).
+    assert trigger.filters == {"type": "dev.sentinel.execution.completed"}
+
+
+def test_filters_replace_filter_as_in_knative(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+kind: Trigger
+metadata: {name: t}
+spec:
+  subscriber: {uri: "http://x:1/"}
+  filter: {attributes: {type: a}}
+  filters: [{exact: {type: b}}]
+""",
+    )
+    (trigger,) = load_triggers(path, {})
+    assert trigger.matches({"type": "b"}) and not trigger.matches({"type": "a"})
+
+
+def test_a_missing_attribute_never_matches_an_exact_filter() -> None:
+    triggers = load_triggers(REPO / "config" / "triggers.yaml", {})
+    execute = next(t for t in triggers if t.name == "execute-python")
+    assert not execute.matches({"type": "dev.sentinel.execution.requested"})
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        "{exact: {type: a}}",
+        "[{cesql: \"type = 'a'\"}]",
+        "[{exact: {}}]",
+        "[{exact: {a: b}, prefix: {a: b}}]",
+        "[{all: {exact: {a: b}}}]",
+    ],
+)
+def test_unsupported_or_malformed_filters_are_refused(tmp_path: Path, filters: str) -> None:
+    text = (
+        "kind: Trigger\nmetadata: {name: a}\n"
+        f"spec: {{subscriber: {{uri: 'http://x'}}, filters: {filters}}}"
+    )
+    with pytest.raises(TriggerConfigError):
+        load_triggers(_write(tmp_path, text), {})

@@ -1,0 +1,63 @@
+"""Events the executor publishes on its own: `execution.started`, sent to the broker's ingress.
+
+Knative's way: a SinkBinding injects K_SINK (the URL to send events to) into the service's
+environment. When K_SINK is unset the executor publishes nothing (the job goes from queued
+straight to completed). Sending is off the job's path: a small background pool posts the event,
+so a slow or absent broker never delays a run; a lost started event costs only the "running"
+status, and a late one changes nothing (the job store only moves forward).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+import structlog
+from cloudevents.core.base import BaseCloudEvent
+
+from eventing import contract
+
+log = structlog.get_logger(__name__)
+
+SEND_TIMEOUT_S = 2.0
+
+
+class StartedEvents:
+    """Posts `execution.started` for each job to the sink URL, if there is one."""
+
+    def __init__(self, sink_url: str | None, executor: str) -> None:
+        self.sink_url = sink_url or None
+        self.executor = executor
+        self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
+
+    @classmethod
+    def from_env(cls, executor: str) -> StartedEvents:
+        """K_SINK: where to send events (Knative SinkBinding's variable); unset sends nothing."""
+        return cls(os.environ.get("K_SINK"), executor)
+
+    def announce(self, submission: contract.Submission, language: str) -> None:
+        """Queue the started event for `submission`; returns at once."""
+        if self._pool is None:
+            return
+        event = contract.make_event(
+            contract.STARTED,
+            contract.Started(
+                id=submission.id, executor=self.executor, started_at=contract.now_iso()
+            ),
+            source=f"/sentinel/{self.executor}",
+            language=language,
+        )
+        self._pool.submit(self._send, event)
+
+    def _send(self, event: BaseCloudEvent) -> None:
+        assert self.sink_url is not None
+        headers, body = contract.to_binary(event)
+        try:
+            answer = requests.post(
+                self.sink_url, data=body, headers=headers, timeout=SEND_TIMEOUT_S
+            )
+            if not answer.ok:
+                log.warning("started event refused", code=answer.status_code, body=answer.text)
+        except requests.RequestException as exc:
+            log.warning("started event not sent", sink=self.sink_url, error=str(exc))
