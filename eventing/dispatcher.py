@@ -27,7 +27,7 @@ import requests
 import structlog
 from cloudevents.core.base import BaseCloudEvent
 
-from eventing import contract, keys
+from eventing import contract, keys, logs
 from eventing.broker import EVENT_FIELD, publish
 from eventing.settings import EventingSettings
 from eventing.triggers import Trigger, load_triggers
@@ -157,6 +157,7 @@ class TriggerLoop:
                 "delivery failed",
                 trigger=self.trigger.name,
                 job=event.get_subject(),
+                requestid=event.get_extension("requestid"),
                 attempt=attempt + 1,
                 reason=reason,
             )
@@ -273,6 +274,7 @@ def run(settings: EventingSettings, stopping: threading.Event) -> None:
 
 def main() -> None:
     """`python -m eventing.dispatcher`: SIGTERM or SIGINT stop it after in-flight deliveries."""
+    logs.configure("dispatcher")
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

@@ -2,7 +2,9 @@
 
 Every change goes through one Lua script that compares ranks, so a redelivered or late event
 (a `started` arriving after `completed`) changes nothing: consumers can be at-least-once and the
-store stays exact. Records expire after the retention period.
+store stays exact. Records expire after the retention period. When a job reaches completed or
+failed, the same script PUBLISHes on the job's `done` channel, so a waiting request
+(ingress/waiting.py) wakes without polling.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ redis.call('HSETNX', KEYS[1], 'timestamp', ARGV[4])
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 'status', new, 'updatedAt', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+-- completion notification (ingress/waiting.py): tell ?wait=true requests the job is done
+if rank[new] == 3 then redis.call('PUBLISH', KEYS[2], new) end
 return 1
 """
 
@@ -54,11 +58,11 @@ class JobStore:
         args: list[str] = [status, str(self._ttl), job_id, timestamp or now_iso()]
         for name, value in (fields or {}).items():
             args += [name, value]
-        key = keys.job(self._prefix, job_id)
+        script_keys = [keys.job(self._prefix, job_id), keys.job_done(self._prefix, job_id)]
         if pipe is not None:
-            self._advance(keys=[key], args=args, client=pipe)
+            self._advance(keys=script_keys, args=args, client=pipe)
             return True
-        return bool(self._advance(keys=[key], args=args))
+        return bool(self._advance(keys=script_keys, args=args))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The record as a dict, with `result` decoded; None for an unknown or expired id."""

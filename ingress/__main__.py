@@ -17,12 +17,12 @@ os.execv(
         "--workers",
         os.environ.get("SENTINEL_INGRESS_WORKERS", "2"),
         "--threads",
-        os.environ.get("SENTINEL_INGRESS_THREADS", "8"),
+        # ?wait=true requests hold a thread each (at most 16 per worker, ingress/app.py).
+        os.environ.get("SENTINEL_INGRESS_THREADS", "32"),
         "--worker-class",
         "gthread",
         "--no-control-socket",
-        "--access-logfile",
-        "-",
-        "ingress.app:create_app()",
+        # Requests are logged as JSON lines by the app itself (with their request id).
+        "ingress.app:wsgi()",
     ],
 )
