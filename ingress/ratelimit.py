@@ -29,14 +29,14 @@ class Quota:
 
     limit: int
     remaining: int
-    reset: int  # unix seconds when the oldest counted hit leaves the window
+    reset: float  # unix time when the oldest counted hit leaves the window
 
     def headers(self) -> dict[str, str]:
         """X-RateLimit-Limit, -Remaining and -Reset."""
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
+            "X-RateLimit-Reset": str(math.ceil(self.reset)),
         }
 
 
@@ -76,8 +76,8 @@ class RateLimits:
 
     def _quota(self, item: RateLimitItem, budget: str, client: str) -> Quota:
         stats = self._limiter.get_window_stats(item, budget, client)
-        return Quota(item.amount, max(0, stats.remaining), math.ceil(stats.reset_time))
+        return Quota(item.amount, max(0, stats.remaining), stats.reset_time)
 
 
-def _tightness(quota: Quota) -> tuple[int, int]:
+def _tightness(quota: Quota) -> tuple[int, float]:
     return quota.remaining, quota.reset
