@@ -290,7 +290,12 @@ def languages() -> Response:
 @api.get("/openapi.json")
 def openapi_document() -> Response:
     """The OpenAPI 3.1 description of this API."""
-    return jsonify(openapi.document(_services().settings))
+    services = _services()
+    names = sorted(
+        {alias for entry in services.catalog.describe() for alias in entry.get("aliases", [])}
+        | set(services.catalog.names())
+    )
+    return jsonify(openapi.document(services.settings, names))
 
 
 @api.get("/metrics")

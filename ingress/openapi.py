@@ -44,6 +44,10 @@ RATE_HEADERS = {
     "X-RateLimit-Remaining": _header("Requests left in the window."),
     "X-RateLimit-Reset": _header("Unix time (s) when the oldest counted request leaves it."),
 }
+JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"id": "$response.body#/id"}}
+    for name, operation in (("Job", "job"), ("Result", "result"), ("Status", "status"))
+}
 REQUEST_ID = {"X-Request-Id": _header("The request id (yours, or one made up).", "string")}
 
 
@@ -67,7 +71,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     return answers
 
 
-def _components(settings: IngressSettings) -> dict[str, Any]:
+def _components(settings: IngressSettings, languages: list[str]) -> dict[str, Any]:
     _, top = models_json_schema(
         [
             (contract.SubmissionRequest, "validation"),
@@ -78,6 +82,9 @@ def _components(settings: IngressSettings) -> dict[str, Any]:
         by_alias=True,
     )
     schemas: dict[str, Any] = dict(top["$defs"])
+    if languages:
+        # What this deployment runs (ids and aliases; matching also ignores case).
+        schemas["SubmissionRequest"]["properties"]["language"]["enum"] = languages
     statuses = ["queued", "running", "completed", "failed"]
     verdict = {"type": "string", "enum": list(contract.VERDICTS)}
     schemas["Error"] = {
@@ -221,8 +228,9 @@ def _components(settings: IngressSettings) -> dict[str, Any]:
     return schemas
 
 
-def document(settings: IngressSettings) -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document for an ingress with `settings`."""
+def document(settings: IngressSettings, offered: list[str] | None = None) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document for an ingress with `settings` offering `offered`
+    languages (ids and aliases)."""
     keyed = bool(settings.api_keys)
     secured: dict[str, Any] = {"security": [{"ApiKey": []}]} if keyed else {}
     auth = (401,) if keyed else ()
@@ -255,7 +263,8 @@ def document(settings: IngressSettings) -> dict[str, Any]:
         },
         "responses": {
             "200": _json(_ref("Job"), "Finished within the wait (wait=true only).", REQUEST_ID),
-            "202": _json(_ref("Queued"), "Queued; read it at /job/{id}.", submit_ok),
+            "202": _json(_ref("Queued"), "Queued; read it at /job/{id}.", submit_ok)
+            | {"links": JOB_LINKS},
             **_errors(400, *auth, 413, 429, 503),
         },
     }
@@ -293,7 +302,7 @@ def document(settings: IngressSettings) -> dict[str, Any]:
                 "responses": {
                     "202": _json(_ref("BatchAnswer"), "One entry per submission.", submit_ok),
                     "400": _json(
-                        {"oneOf": [_ref("BatchAnswer"), _ref("Error")]},
+                        {"anyOf": [_ref("BatchAnswer"), _ref("Error")]},
                         "The batch itself is invalid, or no item was valid.",
                     ),
                     **_errors(*auth, 413, 429, 503),
@@ -314,7 +323,8 @@ def document(settings: IngressSettings) -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "202": _json(_ref("Queued"), "Queued (or queued before: same job).", submit_ok),
+                    "202": _json(_ref("Queued"), "Queued (or queued before: same job).", submit_ok)
+                    | {"links": JOB_LINKS},
                     **_errors(400, *auth, 413, 429, 503),
                 },
             }
@@ -376,7 +386,7 @@ def document(settings: IngressSettings) -> dict[str, Any]:
             }
         },
     }
-    components: dict[str, Any] = {"schemas": _components(settings)}
+    components: dict[str, Any] = {"schemas": _components(settings, offered or [])}
     if keyed:
         components["securitySchemes"] = {
             "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
