@@ -36,7 +36,7 @@ import structlog
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
 
-from eventing import contract, keys
+from eventing import contract, keys, logs
 from eventing.broker import EVENT_FIELD, publish
 from eventing.settings import EventingSettings
 from eventing.triggers import Trigger, load_triggers
@@ -240,6 +240,7 @@ class TriggerLoop:
                 "delivery failed",
                 trigger=self.trigger.name,
                 job=event.get_subject(),
+                requestid=event.get_extension("requestid"),
                 attempt=attempt + 1,
                 reason=outcome.reason,
             )
@@ -382,6 +383,7 @@ def run(settings: EventingSettings, stopping: threading.Event) -> None:
 
 def main() -> None:
     """`python -m eventing.dispatcher`: SIGTERM or SIGINT stop it after in-flight deliveries."""
+    logs.configure("dispatcher")
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

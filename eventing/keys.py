@@ -12,6 +12,11 @@ def job(prefix: str, job_id: str) -> str:
     return f"{prefix}:job:{job_id}"
 
 
+def job_done(prefix: str, job_id: str) -> str:
+    """The pub/sub channel told (by the job store) when a job is completed or failed."""
+    return f"{prefix}:job-done:{job_id}"
+
+
 def trigger_stream(prefix: str, trigger: str) -> str:
     """The stream that is one trigger's backlog: entries leave it once delivered."""
     return f"{prefix}:trigger:{trigger}"

@@ -9,6 +9,9 @@ script, in the same atomic step as the move: a job is counted when its record is
 when it reaches a final status, and since a redelivery does not move it, it is never counted
 twice. (The script derives the counter key from the prefix and the job's language, so it assumes
 one Redis, not a Cluster.)
+
+When a job reaches completed or failed, the same script PUBLISHes on the job's `done` channel,
+so a waiting request (ingress/waiting.py) wakes without polling.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ local language = redis.call('HGET', KEYS[1], 'language') or 'unknown'
 local stats = ARGV[5] .. language
 if not current then redis.call('HINCRBY', stats, 'totalJobs', 1) end
 if rank[new] == 3 then redis.call('HINCRBY', stats, new, 1) end
+-- completion notification (ingress/waiting.py): tell ?wait=true requests the job is done
+if rank[new] == 3 then redis.call('PUBLISH', KEYS[2], new) end
 return 1
 """
 
@@ -71,11 +76,11 @@ class JobStore:
         ]
         for name, value in (fields or {}).items():
             args += [name, value]
-        key = keys.job(self._prefix, job_id)
+        script_keys = [keys.job(self._prefix, job_id), keys.job_done(self._prefix, job_id)]
         if pipe is not None:
-            self._advance(keys=[key], args=args, client=pipe)
+            self._advance(keys=script_keys, args=args, client=pipe)
             return True
-        return bool(self._advance(keys=[key], args=args))
+        return bool(self._advance(keys=script_keys, args=args))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The record as a dict, with `result` decoded; None for an unknown or expired id."""

@@ -12,7 +12,9 @@ import sys
 from typing import NoReturn
 
 
-def serve(app_factory: str, port: int, *, workers: int = 1, threads: int = 8) -> NoReturn:
+def serve(
+    app_factory: str, port: int, *, workers: int = 1, threads: int = 8, access_log: bool = True
+) -> NoReturn:
     """Replace this process with gunicorn serving `app_factory` ("module:create_app()").
 
     SENTINEL_HOST chooses the address (default 0.0.0.0, as a container needs). A SIGTERM lets
@@ -30,7 +32,7 @@ def serve(app_factory: str, port: int, *, workers: int = 1, threads: int = 8) ->
             "--timeout", "0",
             "--graceful-timeout", os.environ.get("SENTINEL_GRACEFUL_TIMEOUT_S", "60"),
             "--no-control-socket",
-            "--access-logfile", "-",
+            *(["--access-logfile", "-"] if access_log else []),
             app_factory,
         ],
     )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from flask import Flask, Response, jsonify, request
 
-from eventing import contract
+from eventing import contract, logs
 from functions import runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: ExecutorSettings | None = None) -> Flask:
     """Build the executor app; the languages it serves are decided here, once."""
     settings = settings or ExecutorSettings.from_env()
+    logs.configure("executor")
     registry = load_registry()
     languages = served(registry, settings.languages)
     started = StartedEvents.from_env(settings.name)
@@ -42,7 +43,12 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         language = resolve(languages, submission.language)
         if language is None:
             return jsonify(error=f"language {submission.language!r} is not served here"), 400
-        log.info("executing", job=submission.id, language=language.id)
+        log.info(
+            "executing",
+            job=submission.id,
+            language=language.id,
+            requestid=event.get_extension("requestid"),
+        )
         started.announce(submission, language.id)
         result = runner.execute(submission, language, settings)
         log.info(

@@ -6,8 +6,11 @@ from eventing.wsgi import serve
 from ingress.settings import IngressSettings
 
 serve(
-    "ingress.app:create_app()",
+    # Requests are logged as JSON lines by the app itself (with their request id).
+    "ingress.app:wsgi()",
     IngressSettings.from_env().port,
     workers=int(os.environ.get("SENTINEL_INGRESS_WORKERS", "2")),
-    threads=int(os.environ.get("SENTINEL_INGRESS_THREADS", "8")),
+    # ?wait=true requests hold a thread each (at most 16 per worker, ingress/app.py).
+    threads=int(os.environ.get("SENTINEL_INGRESS_THREADS", "32")),
+    access_log=False,
 )

@@ -1,105 +1,238 @@
-"""The public API's routes: submit, read back, health, load and languages.
+"""The public API's routes: submit (one, a batch, or a CloudEvent), read back, wait, health,
+load, languages, the OpenAPI document and metrics.
 
-Response shapes are the seed's (DESIGN.md): camelCase, times in ms, memory in KB.
+Response shapes are the seed's (DESIGN.md): camelCase, times in ms, memory in KB. Errors are
+raised as ApiError and answered as JSON by ingress/app.py; rate limits, API keys and request ids
+are applied there too, before any route runs.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
+import hashlib
+from collections import Counter
 from typing import Any, cast
 
 import redis
 import requests
-from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import ValidationError
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from eventing import contract, keys
-from eventing.broker import publish
+from ingress import metrics, openapi, submissions, validation, waiting
 from ingress.app import Services
+from ingress.errors import ApiError
 
 api = Blueprint("api", __name__)
+
+TRUE = ("true", "1", "yes")
+FALSE = ("false", "0", "no", "")
 
 
 def _services() -> Services:
     return cast(Services, current_app.extensions["sentinel"])
 
 
-def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify(error=message, **extra), status
+def _spend(budget: str, cost: int = 1) -> None:
+    """Charge the client's rate-limit budget (429 when spent); headers added on the way out."""
+    quota = _services().limits.hit(budget, request.remote_addr or "unknown", cost)
+    if quota is not None:
+        g.quota = quota
+
+
+def _queued_body(job: submissions.Queued) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": "queued",
+        "timestamp": job.timestamp,
+        "message": f"Job queued. Poll /job/{job.id} for the result.",
+    }
+
+
+def _wait_seconds() -> float | None:
+    """The `wait` and `timeout` query parameters: seconds to wait, or None for no waiting."""
+    settings = _services().settings
+    wait = request.args.get("wait", "").strip().lower()
+    if wait not in TRUE + FALSE:
+        raise ApiError(400, "wait: must be true or false", field="wait")
+    raw = request.args.get("timeout")
+    if raw is None:
+        timeout = settings.wait_default_s
+    else:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ApiError(400, "timeout: must be a number of seconds", field="timeout") from None
+        if not 0 < timeout <= settings.wait_max_s:
+            raise ApiError(
+                400,
+                f"timeout: must be more than 0 and at most {settings.wait_max_s:g} seconds",
+                field="timeout",
+            )
+    return min(timeout, settings.wait_max_s) if wait in TRUE else None
 
 
 @api.post("/execute")
 @api.post("/api/execute")
 def execute() -> tuple[Response, int]:
-    """Accept a submission: write the job record (queued) and publish the requested event."""
+    """Accept a submission; with ?wait=true, answer its result if it finishes in time."""
     services = _services()
-    try:
-        body = json.loads(request.get_data() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "the body must be JSON")
-    if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
-    try:
-        submitted = contract.SubmissionRequest.model_validate(body)
-    except ValidationError as exc:
-        return _validation_error(exc)
-    language = services.catalog.resolve(submitted.language)
-    if language is None:
-        return _error(
+    _spend("submit")
+    wait_s = _wait_seconds()
+    body = validation.json_object(request.get_data())
+    submitted, language = validation.submission(body, services.settings, services.catalog)
+    if submissions.headroom(services, Counter([language]))[language] < 1:
+        raise submissions.backlog_full(services, language)
+    (job,) = submissions.enqueue(services, [(submitted, language)], g.request_id)
+    if wait_s is not None and services.waiters.acquire():
+        try:
+            record = waiting.wait_for_finish(
+                services.redis,
+                services.store,
+                services.settings.eventing.key_prefix,
+                job.id,
+                wait_s,
+            )
+        finally:
+            services.waiters.release()
+        if record is not None:
+            return jsonify(job_view(record)), 200
+    return jsonify(_queued_body(job)), 202
+
+
+@api.post("/api/execute/batch")
+def execute_batch() -> tuple[Response, int]:
+    """Accept up to `max_batch` submissions at once: one entry per item, a job id or an error."""
+    services = _services()
+    settings = services.settings
+    body = validation.json_object(request.get_data())
+    items = body.get("submissions")
+    extra = sorted(set(body) - {"submissions"})
+    if extra:
+        raise ApiError(400, f"{extra[0]}: unknown field", field=extra[0])
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "submissions: a non-empty list is required", field="submissions")
+    if len(items) > settings.max_batch:
+        raise ApiError(
             400,
-            f"language {submitted.language!r} is not supported",
-            field="language",
-            supported=services.catalog.names(),
+            f"submissions: at most {settings.max_batch} per batch",
+            field="submissions",
+            limit=settings.max_batch,
         )
-    job_id = str(uuid.uuid4())
-    submission = contract.Submission(
-        **submitted.model_dump(exclude={"language"}), language=language, id=job_id
+    _spend("submit", len(items))
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    accepted: list[tuple[int, contract.SubmissionRequest, str]] = []
+    for index, item in enumerate(items):
+        try:
+            submitted, language = validation.submission(
+                item, settings, services.catalog, prefix=f"submissions.{index}."
+            )
+        except ApiError as exc:
+            results[index] = {
+                "index": index,
+                "status": "rejected",
+                "code": exc.status,
+                **exc.body(),
+            }
+            continue
+        accepted.append((index, submitted, language))
+    room = submissions.headroom(services, Counter(language for _, _, language in accepted))
+    admitted: list[tuple[int, contract.SubmissionRequest, str]] = []
+    for index, submitted, language in accepted:
+        if room[language] < 1:
+            full = submissions.backlog_full(services, language)
+            results[index] = {"index": index, "status": "rejected", "code": 503, **full.body()}
+            continue
+        room[language] -= 1
+        admitted.append((index, submitted, language))
+    queued = submissions.enqueue(services, [(s, lang) for _, s, lang in admitted], g.request_id)
+    for (index, _, _), job in zip(admitted, queued, strict=True):
+        results[index] = {"index": index, **_queued_body(job)}
+    answer = {"jobs": results, "queued": len(queued), "rejected": len(items) - len(queued)}
+    if not queued:
+        return jsonify(error="no submission in the batch was queued", **answer), 400
+    return jsonify(answer), 202
+
+
+@api.post("/events")
+def events() -> tuple[Response, int]:
+    """Take a `dev.sentinel.execution.requested` CloudEvent (binary or structured) from a
+    pipeline; its data is a submission as for POST /api/execute. Redelivery of the same event
+    (same source and id) answers the job already made for it."""
+    services = _services()
+    _spend("submit")
+    try:
+        event = contract.from_http(dict(request.headers), request.get_data())
+    except contract.ContractError as exc:
+        raise ApiError(400, str(exc)) from None
+    if event.get_type() != contract.REQUESTED:
+        raise ApiError(400, f"type: this endpoint takes {contract.REQUESTED} events", field="type")
+    data = event.get_data()
+    submitted, language = validation.submission(
+        data, services.settings, services.catalog, prefix="data."
     )
-    event = contract.make_event(
-        contract.REQUESTED, submission, source="/sentinel/ingress", language=language
+    prefix = services.settings.eventing.key_prefix
+    digest = hashlib.sha256(f"{event.get_source()}\0{event.get_id()}".encode()).hexdigest()
+    seen_key = f"{prefix}:event-seen:{digest}"
+    seen = cast(bytes | None, services.redis.get(seen_key))
+    if seen is not None:
+        record = services.store.get(seen.decode())
+        if record is not None:
+            return jsonify(
+                id=record["id"],
+                status=record["status"],
+                timestamp=record["timestamp"],
+                message="This event was received before; this is its job.",
+            ), 202
+    if submissions.headroom(services, Counter([language]))[language] < 1:
+        raise submissions.backlog_full(services, language)
+    requester = event.get_extension("requestid")
+    request_id = requester if isinstance(requester, str) and requester else g.request_id
+    (job,) = submissions.enqueue(
+        services, [(submitted, language)], request_id, source="/sentinel/ingress/events"
     )
-    timestamp = contract.now_iso()
-    ev = services.settings.eventing
-    pipe = services.redis.pipeline(transaction=True)
-    services.store.advance(job_id, "queued", {"language": language}, pipe=pipe, timestamp=timestamp)
-    publish(pipe, ev.key_prefix, services.triggers, event)
-    pipe.execute()
-    return jsonify(
-        id=job_id,
-        status="queued",
-        timestamp=timestamp,
-        message="Job queued. Poll /job/{id} for the result.".replace("{id}", job_id),
-    ), 202
+    services.redis.set(seen_key, job.id, ex=services.settings.eventing.job_ttl_seconds)
+    return jsonify(_queued_body(job)), 202
 
 
 @api.get("/job/<job_id>")
 @api.get("/api/result/<job_id>")
-def job(job_id: str) -> Response | tuple[Response, int]:
+def job(job_id: str) -> Response:
     """The job as the seed shows it: id, status, timestamp, and the result once there is one."""
     record = _services().store.get(job_id)
     if record is None:
-        return _error(404, f"no job {job_id!r} (unknown, or expired)")
-    return jsonify(_job_view(record))
+        raise ApiError(404, f"no job {job_id!r} (unknown, or expired)")
+    return jsonify(job_view(record))
 
 
 @api.get("/api/status/<job_id>")
-def status(job_id: str) -> Response | tuple[Response, int]:
-    """Only the job's life: status, timestamps, and the verdict once done."""
+def status(job_id: str) -> Response:
+    """Only the job's life: status, timestamps, progress, and the verdict once done."""
     record = _services().store.get(job_id)
     if record is None:
-        return _error(404, f"no job {job_id!r} (unknown, or expired)")
+        raise ApiError(404, f"no job {job_id!r} (unknown, or expired)")
     view: dict[str, Any] = {
         k: record[k] for k in ("id", "status", "timestamp", "updatedAt") if k in record
     }
     if "verdict" in record:
         view["verdict"] = record["verdict"]
+    view["progress"] = progress(record)
     return jsonify(view)
+
+
+def progress(record: dict[str, Any]) -> dict[str, int]:
+    """Test cases run of those submitted. The executor reports once, at the end, so this is 0
+    until the job is finished; then the cases it ran (fewer with stopOnFirstFailure)."""
+    total = int(record.get("total") or 1)
+    result = record.get("result")
+    if record.get("status") != "completed" or not isinstance(result, dict):
+        return {"completed": 0, "total": total}
+    cases = result.get("testCases")
+    return {"completed": len(cases) if isinstance(cases, list) else total, "total": total}
 
 
 @api.get("/health")
 def health() -> tuple[Response, int]:
-    """Redis, the dispatcher (by its heartbeat) and every subscriber's own /health."""
+    """Redis, the dispatcher (by its heartbeat), every subscriber's own /health, and per
+    language whether its executor answers."""
     services = _services()
     checks: dict[str, Any] = {}
     try:
@@ -121,8 +254,12 @@ def health() -> tuple[Response, int]:
             checks[base] = {"status": "ok" if answer.ok else "down", "code": answer.status_code}
         except requests.RequestException as exc:
             checks[base] = {"status": "down", "error": type(exc).__name__}
+    languages = {
+        language: {"status": checks[url.rstrip("/")]["status"], "executor": url.rstrip("/")}
+        for language, url in sorted(services.catalog.routes.items())
+    }
     healthy = all(c["status"] == "ok" for c in checks.values())
-    return jsonify(status="ok" if healthy else "degraded", services=checks), (
+    return jsonify(status="ok" if healthy else "degraded", services=checks, languages=languages), (
         200 if healthy else 503
     )
 
@@ -171,7 +308,29 @@ def languages() -> Response:
     return jsonify(languages=described, count=len(described))
 
 
-def _job_view(record: dict[str, Any]) -> dict[str, Any]:
+@api.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 description of this API."""
+    services = _services()
+    names = sorted(
+        {alias for entry in services.catalog.describe() for alias in entry.get("aliases", [])}
+        | set(services.catalog.names())
+    )
+    return jsonify(openapi.document(services.settings, names))
+
+
+@api.get("/metrics")
+def metrics_text() -> Response:
+    """Prometheus text exposition, computed from Redis at scrape time."""
+    services = _services()
+    body = metrics.exposition(
+        services.redis, services.settings.eventing.key_prefix, services.triggers
+    )
+    return Response(body, mimetype="text/plain", content_type=metrics.CONTENT_TYPE)
+
+
+def job_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The seed's job shape: id, status, timestamp, then the result's fields once there."""
     view: dict[str, Any] = {
         "id": record["id"],
         "status": record["status"],
@@ -183,14 +342,3 @@ def _job_view(record: dict[str, Any]) -> dict[str, Any]:
     if record["status"] == "failed":
         view["error"] = record.get("reason", "the service could not run this job")
     return view
-
-
-def _validation_error(exc: ValidationError) -> tuple[Response, int]:
-    details = [
-        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-        for err in exc.errors()
-    ]
-    first = details[0]
-    return _error(
-        400, f"{first['field']}: {first['message']}", field=first["field"], details=details
-    )

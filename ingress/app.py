@@ -1,17 +1,42 @@
-"""The ingress application factory: nothing happens at import time, so tests build their own."""
+"""The ingress application factory: nothing happens at import time, so tests build their own.
+
+Around every route (in this order): a request id (X-Request-Id, or a new one) bound to the logs
+and returned; the API key when keys are configured; the read rate limit for read routes (the
+submission budget is charged by the submitting routes, which know their cost); and on the way
+out the X-RateLimit-* headers, a JSON log line and the request counter behind GET /metrics.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hmac
+import re
+import time
+import uuid
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, Response, jsonify
+import structlog
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from eventing.store import JobStore
 from eventing.triggers import Trigger, load_triggers
 from ingress.catalog import LanguageCatalog
+from ingress.errors import ApiError
+from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
+from ingress.waiting import Waiters
+
+log = structlog.get_logger("ingress")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Routes anyone may call without an API key or a rate limit: probes, scrapers, the schema.
+OPEN_ENDPOINTS = frozenset({"api.health", "api.load", "api.metrics_text", "api.openapi_document"})
+READ_ENDPOINTS = frozenset({"api.job", "api.status", "api.languages"})
+# Waiting requests per process at once (each holds a thread and a Redis connection).
+MAX_WAITERS = 16
 
 
 @dataclass(frozen=True)
@@ -23,6 +48,8 @@ class Services:
     store: JobStore
     triggers: list[Trigger]
     catalog: LanguageCatalog
+    limits: RateLimits
+    waiters: Waiters
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
@@ -34,17 +61,74 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxy_hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0
+        )
     app.extensions["sentinel"] = Services(
         settings=settings,
         redis=client,
         store=JobStore(client, ev.key_prefix, ev.job_ttl_seconds),
         triggers=triggers,
         catalog=LanguageCatalog(triggers, settings.languages_ttl_s),
+        limits=RateLimits(
+            ev.redis_url, ev.key_prefix, settings.rate_limit, settings.read_rate_limit
+        ),
+        waiters=Waiters(MAX_WAITERS),
     )
 
     from ingress.api import api
 
     app.register_blueprint(api)
+
+    @app.before_request
+    def admit() -> None:
+        g.started = time.monotonic()
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(requestid=g.request_id)
+        if request.endpoint in OPEN_ENDPOINTS:
+            return
+        if settings.api_keys and not _key_ok(request.headers.get("X-API-Key", ""), settings):
+            raise ApiError(
+                401,
+                "a valid X-API-Key header is required",
+                headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+            )
+        if request.endpoint in READ_ENDPOINTS:
+            services: Services = app.extensions["sentinel"]
+            quota = services.limits.hit("read", request.remote_addr or "unknown")
+            if quota is not None:
+                g.quota = quota
+
+    @app.after_request
+    def stamp(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        quota = g.get("quota")
+        if quota is not None:
+            response.headers.update(quota.headers())
+        _count(app, response.status_code)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            client=request.remote_addr,
+            ms=round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1),
+        )
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        response = jsonify(exc.body())
+        response.status_code = exc.status
+        response.headers.update(exc.headers)
+        if g.get("quota") is not None and exc.status != 429:
+            response.headers.update(g.quota.headers())
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
@@ -52,7 +136,35 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int]:
-        app.logger.error("redis unavailable: %s", exc)
-        return jsonify(error="Service Unavailable", message="the job store is unavailable"), 503
+        log.error("redis unavailable", error=str(exc))
+        return jsonify(error="the job store is unavailable"), 503
 
     return app
+
+
+def wsgi() -> Flask:
+    """The gunicorn entry point (`python -m ingress`): JSON logs, then the app from the env."""
+    from eventing import logs
+
+    logs.configure("ingress")
+    return create_app()
+
+
+def _key_ok(given: str, settings: IngressSettings) -> bool:
+    """Compare against every key in constant time (no early exit that leaks which matched)."""
+    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys]
+    return bool(given) and any(matches)
+
+
+def _count(app: Flask, status: int) -> None:
+    """One more request for GET /metrics (a hash in Redis, shared by every worker)."""
+    from ingress.submissions import metrics_key
+
+    services: Services = app.extensions["sentinel"]
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    with contextlib.suppress(redis.RedisError):  # metrics must never fail a request
+        services.redis.hincrby(
+            metrics_key(services.settings.eventing.key_prefix, "requests"),
+            f"{request.method} {rule} {status}",
+            1,
+        )

@@ -1,6 +1,7 @@
 """Sentinel on one machine: Redis (embedded unless REDIS_URL is set), then the broker ingress, the
 executor (K_SINK pointing at the broker ingress, as a Knative SinkBinding would set it), the sink,
-the dispatcher and the ingress, each its own process, each waited for until healthy.
+the callbacks deliverer, the dispatcher and the ingress, each its own process, each waited for
+until healthy.
 
 Ctrl-C (or SIGTERM) stops them in reverse order, gracefully first, then by force; each child is
 in its own process group with a parent-death signal, so nothing is left behind even when this
@@ -143,7 +144,9 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def local_service_urls(triggers_path: Path, executor: str, sink: str) -> str:
+def local_service_urls(
+    triggers_path: Path, executor: str, sink: str, callbacks: str | None = None
+) -> str:
     """SENTINEL_SERVICE_URLS for one machine: every `executor-<language>` ref in the triggers
     goes to the one local executor (it serves every installed language), `sink` to the sink."""
     names = set()
@@ -158,6 +161,8 @@ def local_service_urls(triggers_path: Path, executor: str, sink: str) -> str:
                     names.add(ref["name"])
     urls = {name: executor for name in names if name.startswith("executor-")}
     urls["sink"] = sink
+    if callbacks:
+        urls["callbacks"] = callbacks
     return ",".join(f"{name}={url}" for name, url in sorted(urls.items()))
 
 
@@ -201,10 +206,12 @@ def start_stack(
         )
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     executor_port, sink_port, broker_port = free_port(), free_port(), free_port()
+    callbacks_port = free_port()
     env["SENTINEL_SERVICE_URLS"] = local_service_urls(
         Path(env.get("SENTINEL_TRIGGERS") or DEFAULT_TRIGGERS),
         executor=f"http://127.0.0.1:{executor_port}",
         sink=f"http://127.0.0.1:{sink_port}",
+        callbacks=f"http://127.0.0.1:{callbacks_port}",
     )
     broker = supervisor.urls["broker"] = f"http://127.0.0.1:{broker_port}"
     supervisor.start(
@@ -224,6 +231,12 @@ def start_stack(
         [python, "-m", "eventing.sink"],
         {**env, "PORT": str(sink_port)},
         _http_ok(f"http://127.0.0.1:{sink_port}/health"),
+    )
+    supervisor.start(
+        "callbacks",
+        [python, "-m", "eventing.callbacks"],
+        {**env, "PORT": str(callbacks_port)},
+        _http_ok(f"http://127.0.0.1:{callbacks_port}/health"),
     )
     supervisor.start("dispatcher", [python, "-m", "eventing.dispatcher"], env, lambda: True)
     url = f"http://{host}:{port}"

@@ -6,13 +6,14 @@ Each test session uses its own key prefix, so a shared Redis is never polluted a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,14 @@ class Stack:
     redis_url: str
     key_prefix: str
     log_dir: Path
+    # Sent with every call made through submit/wait/run (e.g. an X-API-Key).
+    headers: dict[str, str] = field(default_factory=dict)
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /api/execute; the 202 answer."""
-        answer = requests.post(f"{self.url}/api/execute", json=body, timeout=10)
+        answer = requests.post(
+            f"{self.url}/api/execute", json=body, headers=self.headers, timeout=10
+        )
         assert answer.status_code == 202, answer.text
         return dict(answer.json())
 
@@ -78,7 +83,7 @@ class Stack:
         """Poll GET /job/{id} until the job is finished."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            job = requests.get(f"{self.url}/job/{job_id}", timeout=10).json()
+            job = requests.get(f"{self.url}/job/{job_id}", headers=self.headers, timeout=10).json()
             if job["status"] in FINISHED:
                 return dict(job)
             time.sleep(0.05)
@@ -89,16 +94,47 @@ class Stack:
         return self.wait(self.submit(body)["id"], timeout_s)
 
 
+# The callback secret and allow-list of every stack started here: test receivers listen on
+# 127.0.0.1, which is otherwise refused as a callback destination.
+CALLBACK_SECRET = "test-callback-secret"
+STACK_ENV = {
+    "SENTINEL_CALLBACK_SECRET": CALLBACK_SECRET,
+    "SENTINEL_CALLBACK_ALLOW": "127.0.0.1",
+    # The suite submits and polls far faster than a client should; limits get their own stack.
+    "SENTINEL_RATE_LIMIT": "100000/minute",
+    "SENTINEL_READ_RATE_LIMIT": "100000/minute",
+}
+
+
+@contextlib.contextmanager
+def running_stack(
+    redis_url: str,
+    key_prefix: str,
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start the whole service with STACK_ENV plus `env`, under its own key prefix; stop it
+    on exit. Fixtures needing a differently configured service use this, not a copy of it."""
+    supervisor = Supervisor(data_dir, quiet=True)
+    full_env = {
+        **os.environ,
+        **STACK_ENV,
+        **(env or {}),
+        "REDIS_URL": redis_url,
+        "SENTINEL_KEY_PREFIX": key_prefix,
+    }
+    try:
+        url = start_stack(supervisor, full_env, "127.0.0.1", free_port(), data_dir)
+        yield Stack(url, redis_url, key_prefix, data_dir, dict(headers or {}))
+    finally:
+        supervisor.stop()
+
+
 @pytest.fixture(scope="session")
 def stack(
     redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """Executor, sink, dispatcher and ingress as real processes over real HTTP."""
-    data_dir = tmp_path_factory.mktemp("stack")
-    supervisor = Supervisor(data_dir, quiet=True)
-    env = {**os.environ, "REDIS_URL": redis_url, "SENTINEL_KEY_PREFIX": key_prefix}
-    try:
-        url = start_stack(supervisor, env, "127.0.0.1", free_port(), data_dir)
-        yield Stack(url, redis_url, key_prefix, data_dir)
-    finally:
-        supervisor.stop()
+    """Executor, sink, callbacks, dispatcher and ingress as real processes over real HTTP."""
+    with running_stack(redis_url, key_prefix, tmp_path_factory.mktemp("stack")) as running:
+        yield running

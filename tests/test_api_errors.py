@@ -75,8 +75,10 @@ def test_health_reports_redis_dispatcher_and_services(stack: Stack) -> None:
     services = answer.json()["services"]
     assert services["redis"]["status"] == "ok"
     assert services["dispatcher"]["status"] == "ok"
-    assert len(services) == 4  # redis, dispatcher, executor, sink
+    assert len(services) == 5  # redis, dispatcher, executor, sink, callbacks
     assert all(check["status"] == "ok" for check in services.values())
+    python = answer.json()["languages"]["python"]
+    assert python["status"] == "ok" and python["executor"] in services
 
 
 @pytest.mark.parametrize("path", ["/languages", "/api/languages"])

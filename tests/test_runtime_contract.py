@@ -129,6 +129,17 @@ def sink(redis_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     stop(process)
 
 
+@pytest.fixture(scope="module")
+def callbacks(redis_url: str) -> Iterator[str]:
+    """The callbacks deliverer, also held to the contract: it listens on PORT, answers /health."""
+    port = free_port()
+    process = spawn("eventing.callbacks", base_env(PORT=str(port), REDIS_URL=redis_url))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/health", process)
+    yield url
+    stop(process)
+
+
 def sleepy_job(job_id: str) -> tuple[dict[str, str], bytes]:
     """A requested event whose program sleeps 2 s, then prints."""
     submission = contract.Submission(
@@ -184,13 +195,13 @@ def test_sink_listens_on_port_and_answers_health(
 
 
 def test_ingress_listens_on_port_and_answers_probes(
-    redis_url: str, executor: str, sink: tuple[subprocess.Popen[bytes], str]
+    redis_url: str, executor: str, sink: tuple[subprocess.Popen[bytes], str], callbacks: str
 ) -> None:
     env = base_env(
         REDIS_URL=redis_url,
         SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
         SENTINEL_SERVICE_URLS=local_service_urls(
-            REPO / "config" / "triggers.yaml", executor=executor, sink=sink[1]
+            REPO / "config" / "triggers.yaml", executor=executor, sink=sink[1], callbacks=callbacks
         ),
         SENTINEL_INGRESS_WORKERS="1",
     )

@@ -1,0 +1,108 @@
+"""Queuing validated submissions: job records and requested events, in one Redis transaction.
+
+Shared by POST /api/execute (one), POST /api/execute/batch (many) and POST /events (one, from a
+pipeline). Before queuing, each language's backlog is held against its cap (backpressure): a full
+language gets 503 with Retry-After instead of an ever longer queue. The count is the XLEN of the
+language's trigger streams, the same number GET /load reports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.v1.event import CloudEvent
+
+from eventing import contract, keys
+from eventing.broker import publish
+from eventing.logs import REQUEST_ID_EXTENSION
+from ingress.app import Services
+from ingress.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A job that is now in the broker."""
+
+    id: str
+    timestamp: str
+    language: str
+
+
+def metrics_key(prefix: str, name: str) -> str:
+    """Hashes of counters read by GET /metrics (ingress/metrics.py)."""
+    return f"{prefix}:metrics:{name}"
+
+
+def headroom(services: Services, languages: Counter[str]) -> dict[str, int]:
+    """Per language asked for: how many more jobs its backlog takes (a large number if no cap)."""
+    prefix = services.settings.eventing.key_prefix
+    room: dict[str, int] = {}
+    for language in languages:
+        cap = services.settings.cap_for(language)
+        if cap is None:
+            room[language] = 1 << 30
+            continue
+        streams = [
+            keys.trigger_stream(prefix, t.name)
+            for t in services.triggers
+            if t.language == language and t.filters.get("type") == contract.REQUESTED
+        ]
+        depth = max((int(services.redis.xlen(stream)) for stream in streams), default=0)
+        room[language] = max(0, cap - depth)
+    return room
+
+
+def backlog_full(services: Services, language: str) -> ApiError:
+    """The 503 for a language whose backlog reached its cap."""
+    retry = services.settings.backlog_retry_after_s
+    return ApiError(
+        503,
+        f"the {language} backlog is full ({services.settings.cap_for(language)} jobs waiting); "
+        f"retry in {retry}s",
+        headers={"Retry-After": str(retry)},
+        language=language,
+    )
+
+
+def _with_request_id(event: BaseCloudEvent, request_id: str) -> BaseCloudEvent:
+    attributes = dict(event.get_attributes())
+    attributes[REQUEST_ID_EXTENSION] = request_id
+    return CloudEvent(attributes=attributes, data=event.get_data())
+
+
+def enqueue(
+    services: Services,
+    accepted: list[tuple[contract.SubmissionRequest, str]],
+    request_id: str,
+    source: str = "/sentinel/ingress",
+) -> list[Queued]:
+    """Write a queued record and publish a requested event per submission, atomically."""
+    ev = services.settings.eventing
+    timestamp = contract.now_iso()
+    pipe = services.redis.pipeline(transaction=True)
+    queued: list[Queued] = []
+    for request, language in accepted:
+        job_id = str(uuid.uuid4())
+        submission = contract.Submission(
+            **request.model_dump(exclude={"language"}), language=language, id=job_id
+        )
+        event = contract.make_event(
+            contract.REQUESTED, submission, source=source, language=language
+        )
+        fields = {
+            "language": language,
+            "total": str(len(request.test_cases or []) or 1),
+            "requestId": request_id,
+        }
+        if request.callback_url:
+            fields["callbackUrl"] = request.callback_url
+        services.store.advance(job_id, "queued", fields, pipe=pipe, timestamp=timestamp)
+        publish(pipe, ev.key_prefix, services.triggers, _with_request_id(event, request_id))
+        pipe.hincrby(metrics_key(ev.key_prefix, "submitted"), language, 1)
+        queued.append(Queued(job_id, timestamp, language))
+    if queued:
+        pipe.execute()
+    return queued

@@ -1,0 +1,146 @@
+"""Protection: rate limits exact at the boundary, trusted proxy hops, API keys and backpressure,
+against a stack started with small limits (`strict`), through real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+import requests
+
+from eventing import keys
+from tests.conftest import Stack, running_stack
+
+KEY = "key-two"
+STRICT_ENV = {
+    "SENTINEL_RATE_LIMIT": "5/minute",
+    "SENTINEL_READ_RATE_LIMIT": "10/minute",
+    "SENTINEL_TRUSTED_PROXY_HOPS": "1",
+    "SENTINEL_BACKLOG_CAP": "python=2",
+    "SENTINEL_API_KEYS": "key-one, key-two",
+    "SENTINEL_MAX_BATCH": "3",
+}
+INVALID = {"language": "python"}  # refused (no code), but every attempt counts
+
+
+@pytest.fixture(scope="module")
+def strict(
+    redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The whole service with 5 submissions and 10 reads per minute per client, one trusted
+    proxy hop, a python backlog cap of 2, API keys, and batches of at most 3."""
+    with running_stack(
+        redis_url,
+        f"{key_prefix}-strict",
+        tmp_path_factory.mktemp("strict"),
+        STRICT_ENV,
+        headers={"X-API-Key": KEY},
+    ) as running:
+        yield running
+
+
+def _post(stack: Stack, client: str, body: object, path: str = "/api/execute") -> requests.Response:
+    headers = {"X-API-Key": KEY, "X-Forwarded-For": client}
+    return requests.post(f"{stack.url}{path}", json=body, headers=headers, timeout=10)
+
+
+def test_the_sixth_submission_in_a_minute_gets_429(strict: Stack) -> None:
+    remaining = []
+    for _ in range(5):
+        answer = _post(strict, "203.0.113.10", INVALID)
+        assert answer.status_code == 400
+        assert answer.headers["X-RateLimit-Limit"] == "5"
+        remaining.append(int(answer.headers["X-RateLimit-Remaining"]))
+        reset = int(answer.headers["X-RateLimit-Reset"])
+        assert time.time() < reset <= time.time() + 61
+    assert remaining == [4, 3, 2, 1, 0]
+    refused = _post(strict, "203.0.113.10", INVALID)
+    assert refused.status_code == 429
+    assert refused.json()["error"].startswith("rate limit exceeded")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # Another client has its own budget; a forged left part of X-Forwarded-For changes nothing,
+    # since only the last hop (the one our trusted proxy appended) is believed.
+    assert _post(strict, "203.0.113.11", INVALID).headers["X-RateLimit-Remaining"] == "4"
+    assert _post(strict, "198.51.100.7, 203.0.113.10", INVALID).status_code == 429
+
+
+def test_a_batch_costs_one_per_submission(strict: Stack) -> None:
+    client = "203.0.113.20"
+    batch = _post(strict, client, {"submissions": [INVALID] * 3}, "/api/execute/batch")
+    assert batch.status_code == 400
+    assert batch.headers["X-RateLimit-Remaining"] == "2"
+    assert _post(strict, client, INVALID).headers["X-RateLimit-Remaining"] == "1"
+    too_many = _post(strict, client, {"submissions": [INVALID] * 2}, "/api/execute/batch")
+    assert too_many.status_code == 429
+    assert _post(strict, client, INVALID).headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_batch_over_the_configured_size_gets_400(strict: Stack) -> None:
+    answer = _post(strict, "203.0.113.30", {"submissions": [INVALID] * 4}, "/api/execute/batch")
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "submissions" and answer.json()["limit"] == 3
+
+
+def test_reads_have_their_own_budget(strict: Stack) -> None:
+    headers = {"X-API-Key": KEY, "X-Forwarded-For": "203.0.113.40"}
+    codes = [
+        requests.get(f"{strict.url}/job/nothing", headers=headers, timeout=10).status_code
+        for _ in range(11)
+    ]
+    assert codes == [404] * 10 + [429]
+    assert _post(strict, "203.0.113.40", INVALID).status_code == 400  # submissions still open
+    assert requests.get(f"{strict.url}/health", timeout=10).status_code == 200  # never limited
+
+
+def test_api_keys_are_required_when_configured(strict: Stack) -> None:
+    body = {"language": "python", "code": "print(1)"}
+    missing = requests.post(f"{strict.url}/api/execute", json=body, timeout=10)
+    assert missing.status_code == 401
+    assert "X-API-Key" in missing.json()["error"]
+    assert missing.headers["WWW-Authenticate"].startswith("ApiKey")
+    wrong = requests.post(
+        f"{strict.url}/api/execute", json=body, headers={"X-API-Key": "key-three"}, timeout=10
+    )
+    assert wrong.status_code == 401
+    other = requests.get(
+        f"{strict.url}/languages",
+        headers={"X-API-Key": "key-one", "X-Forwarded-For": "203.0.113.50"},
+        timeout=10,
+    )
+    assert other.status_code == 200
+    document = requests.get(f"{strict.url}/openapi.json", timeout=10).json()
+    assert document["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    assert document["paths"]["/api/execute"]["post"]["security"] == [{"ApiKey": []}]
+
+
+def test_a_full_backlog_gets_503_until_it_drains(strict: Stack) -> None:
+    client = "203.0.113.60"
+    sleeper = {"language": "python", "code": "import time\ntime.sleep(3)"}
+    assert _post(strict, client, sleeper).status_code == 202
+    assert _post(strict, client, sleeper).status_code == 202
+    full = _post(strict, client, sleeper)
+    assert full.status_code == 503, full.text
+    assert full.headers["Retry-After"] == "5"
+    assert full.json()["language"] == "python"
+    batch = _post(strict, client, {"submissions": [sleeper]}, "/api/execute/batch")
+    assert batch.status_code == 400
+    assert batch.json()["jobs"][0]["code"] == 503
+    backlog = redis.Redis.from_url(strict.redis_url)
+    stream = keys.trigger_stream(strict.key_prefix, "execute-python")
+    deadline = time.monotonic() + 60
+    while backlog.xlen(stream) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _post(strict, client, {"language": "python", "code": "print(1)"}).status_code == 202
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_hops(stack: Stack) -> None:
+    body = {"language": "python"}
+    plain = requests.post(f"{stack.url}/api/execute", json=body, timeout=10)
+    forged = requests.post(
+        f"{stack.url}/api/execute", json=body, headers={"X-Forwarded-For": "9.9.9.9"}, timeout=10
+    )
+    before = int(plain.headers["X-RateLimit-Remaining"])
+    assert int(forged.headers["X-RateLimit-Remaining"]) == before - 1  # the same client
