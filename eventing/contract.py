@@ -19,7 +19,14 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 SCHEMA_VERSION = "1"
@@ -65,35 +72,84 @@ class _Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+Compare = Literal["trimmed", "exact", "tokens", "floats", "unordered", "contains", "regex"]
+
+
 class TestCase(_Model):
-    """One input and, optionally, the output it must produce."""
+    """One input and, optionally, the output it must produce (and what passing it is worth)."""
 
     __test__ = False  # not a pytest class
 
     input: str = ""
     expected: str | None = None
+    name: str | None = None
+    points: float | None = Field(default=None, ge=0)
 
 
 class Limits(_Model):
-    """Per-run resource limits; None means the language's default (bounded by server maxima)."""
+    """Per-run resource limits; None means the language's default (bounded by server maxima).
+
+    The compile_* limits apply to the compile step, which otherwise has the server's own.
+    """
 
     cpu_time_ms: int | None = Field(default=None, gt=0)
     wall_time_ms: int | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
     output_kb: int | None = Field(default=None, gt=0)
+    processes: int | None = Field(default=None, gt=0)
+    file_size_kb: int | None = Field(default=None, gt=0)
+    stack_kb: int | None = Field(default=None, gt=0)
+    compile_cpu_time_ms: int | None = Field(default=None, gt=0)
+    compile_wall_time_ms: int | None = Field(default=None, gt=0)
+    compile_memory_mb: int | None = Field(default=None, gt=0)
+
+
+class SourceFile(_Model):
+    """A file of a multi-file submission, written into the box under `name` (a relative path)."""
+
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[\w.\-/]+$")
+    content: str
+    encoding: Literal["utf8", "base64"] = "utf8"
+
+    @field_validator("name")
+    @classmethod
+    def _inside_the_box(cls, name: str) -> str:
+        parts = name.split("/")
+        if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise ValueError("a relative path inside the box, without . or .. parts")
+        return name
 
 
 class SubmissionRequest(_Model):
-    """What a client submits (the public API's body): what to run, on what, judged how."""
+    """What a client submits (the public API's body): what to run, on what, judged how.
 
-    code: str = Field(min_length=1)
+    `code` is the entry point's source. `files` are further files beside it; without `code`,
+    the first of `files` is the entry point.
+    """
+
+    files: list[SourceFile] | None = Field(default=None, min_length=1)
+    code: str | None = Field(default=None, min_length=1, validate_default=True)
     language: str = Field(min_length=1)
     input: str = ""
     test_cases: list[TestCase] | None = Field(default=None, min_length=1)
     limits: Limits = Limits()
-    compare: Literal["trimmed", "exact"] = "trimmed"
+    compare: Compare = "trimmed"
+    # Tolerances of the `floats` checker (a number passes within either).
+    absolute_tolerance: float | None = Field(default=None, ge=0)
+    relative_tolerance: float | None = Field(default=None, ge=0)
     stop_on_first_failure: bool = False
     callback_url: str | None = None
+    args: list[str] = Field(default_factory=list)  # command-line arguments of the program
+    compiler_options: str | None = None  # checked against the language's allowed options
+    redirect_stderr_to_stdout: bool = False
+    number_of_runs: int = Field(default=1, ge=1, le=20)  # Judge0's: times and memory averaged
+
+    @field_validator("code")
+    @classmethod
+    def _code_or_files(cls, code: str | None, info: ValidationInfo) -> str | None:
+        if code is None and not info.data.get("files"):
+            raise ValueError("code is required (or files, whose first is the entry point)")
+        return code
 
 
 class Submission(SubmissionRequest):
@@ -119,6 +175,21 @@ class TestResult(_Model):
     memory_kb: int
     exit_code: int | None = None
     signal: str | None = None
+    name: str | None = None
+    points: float | None = None  # earned: the case's points when passed, else 0
+
+
+class StageResult(_Model):
+    """The compile step as it ran (Piston reports it as a stage of its own)."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    signal: str | None = None
+    execution_time: int = 0
+    wall_time: int = 0
+    memory_kb: int = 0
+    verdict: Verdict = "accepted"
 
 
 class ExecutionResult(_Model):
@@ -136,6 +207,9 @@ class ExecutionResult(_Model):
     exit_code: int | None = None
     signal: str | None = None
     test_cases: list[TestResult] | None = None
+    compile: StageResult | None = None
+    score: float | None = None  # sum of earned points, when any test case has points
+    max_score: float | None = None
     executor: str = ""
     schema_version: str = SCHEMA_VERSION
 

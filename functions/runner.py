@@ -7,13 +7,14 @@ logged, never a silent drop.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import tempfile
 from pathlib import Path
 
 import structlog
 
-from eventing.contract import ExecutionResult, Submission, TestCase, TestResult
+from eventing.contract import ExecutionResult, SourceFile, Submission, TestCase, TestResult
 from functions import grading, sandbox
 from functions.languages import Language
 from functions.settings import ExecutorSettings
@@ -76,8 +77,20 @@ def _execute(
 ) -> ExecutionResult:
     box = work / "box"
     box.mkdir()
-    source = language.source_name(submission.code)
-    (box / source).write_text(submission.code)
+    entry = submission.code
+    if entry is None:  # multi-file: the first file is the entry point (issue 4 refines this)
+        assert submission.files
+        entry = _decoded(submission.files[0])
+    source = language.source_name(entry)
+    for extra in (submission.files or [])[0 if submission.code is not None else 1 :]:
+        path = box / extra.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(
+            _decoded(extra).encode()
+            if extra.encoding == "utf8"
+            else base64.b64decode(extra.content)
+        )
+    (box / source).write_text(entry)
     if language.compile:
         step = compile_limits(language, settings)
         compiled = sandbox.run(
@@ -200,6 +213,13 @@ def _internal_error(
 def _joined(results: list[TestResult]) -> str:
     """Every test's output, one block per test (the seed's `output` in test-cases mode)."""
     return "\n".join(r.actual_output.rstrip("\n") for r in results)
+
+
+def _decoded(source: SourceFile) -> str:
+    """A source file's text (base64 content decoded; bytes that are not UTF-8 replaced)."""
+    if source.encoding == "base64":
+        return base64.b64decode(source.content).decode("utf-8", errors="replace")
+    return source.content
 
 
 def _text(data: bytes) -> str:

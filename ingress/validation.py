@@ -59,8 +59,9 @@ def submission(
         request = contract.SubmissionRequest.model_validate(body)
     except ValidationError as exc:
         raise field_error(exc, prefix) from None
-    if len(request.code.encode()) > settings.max_code_bytes:
-        raise _too_big(prefix + "code", settings.max_code_bytes)
+    sources = [request.code or ""] + [f.content for f in request.files or []]
+    if sum(len(text.encode()) for text in sources) > settings.max_code_bytes:
+        raise _too_big(prefix + ("code" if request.code else "files"), settings.max_code_bytes)
     if len(request.input.encode()) > settings.max_input_bytes:
         raise _too_big(prefix + "input", settings.max_input_bytes)
     cases = request.test_cases or []
