@@ -62,14 +62,21 @@ def bench_broker(session: nox.Session) -> None:
     session.run("python", "benchmarks/broker.py", "--out", "docs/bench/broker.json")
 
 
+def bench_service(session: nox.Session) -> None:
+    """The whole local service against the bare sandbox (docs/bench/service.json)."""
+    session.run("python", "-m", "benchmarks.service")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks on this machine; results in docs/bench/*.json, summarised in
-    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker) runs one."""
+    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker, service) runs one."""
     _system_packages(session)
     session.install("-e", ".")
-    wanted = set(session.posargs) or {"sandbox", "broker"}
+    wanted = set(session.posargs) or {"sandbox", "broker", "service"}
     if "sandbox" in wanted:
         bench_sandbox(session)
     if "broker" in wanted:
         bench_broker(session)
+    if "service" in wanted:
+        bench_service(session)

@@ -1,0 +1,364 @@
+"""The whole local service, measured against the bare sandbox in one run (issue 9's table).
+
+1. Ceiling: python hello world back-to-back with 2 workers, in the sandbox alone and unsandboxed.
+2. The service: python hello world over HTTP at concurrency 1, 4 and 16, POST to result, both
+   with ?wait=true and by polling GET /job/{id}.
+3. C++ and Java compile+run: a new source, then the same source again (the compile cache).
+4. One job of 10 test cases against 10 jobs of one test case.
+5. Ingest: submissions accepted per second with the executor stopped.
+
+Everything runs on loopback against a stack this script starts (its own Redis), with bounded
+request counts and time. Results go to docs/bench/service.json and to the section of
+docs/benchmarks.md between its markers. Never asserted anywhere: numbers move with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from functions import sandbox
+from sentinel.serve import Supervisor, free_port, start_stack
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "docs" / "bench" / "service.json"
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- service:begin -->", "<!-- service:end -->"
+HELLO = {"language": "python", "code": 'print("hi")'}
+POLL_S = 0.002
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of `values` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def summary(latencies_ms: list[float], elapsed_s: float) -> dict[str, float]:
+    """Throughput and latency figures of one measured batch."""
+    return {
+        "n": len(latencies_ms),
+        "per_s": round(len(latencies_ms) / elapsed_s, 1),
+        "p50_ms": round(statistics.median(latencies_ms), 1),
+        "p95_ms": round(percentile(latencies_ms, 0.95), 1),
+        "min_ms": round(min(latencies_ms), 1),
+        "max_ms": round(max(latencies_ms), 1),
+    }
+
+
+def hammer(task: Callable[[], float], workers: int, count: int, budget_s: float) -> dict[str, Any]:
+    """Run `task` `count` times on `workers` threads (or until `budget_s`); it returns ms."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + budget_s
+    remaining = [count]
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            value = task()
+            with lock:
+                latencies.append(value)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summary(latencies, time.perf_counter() - started)
+
+
+def ceiling(runs: int) -> dict[str, Any]:
+    """Section 1: python hello world, 2 workers, sandboxed (functions.sandbox.run) and bare."""
+    limits = sandbox.Limits(cpu_ms=2000, wall_ms=5000, memory_kb=256 * 1024, output_bytes=65536)
+    box = Path(tempfile.mkdtemp(prefix="bench-box-"))
+    (box / "main.py").write_text('print("hi")')
+
+    def sandboxed() -> float:
+        started = time.perf_counter()
+        outcome = sandbox.run(["/usr/bin/python3", "main.py"], limits=limits, box_files=box)
+        assert outcome.stdout == b"hi\n", outcome
+        return (time.perf_counter() - started) * 1000
+
+    def bare() -> float:
+        started = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/python3", str(box / "main.py")], env={}, capture_output=True, check=True
+        )
+        return (time.perf_counter() - started) * 1000
+
+    for _ in range(5):  # warm the prepared sandboxes and the page cache
+        sandboxed()
+        bare()
+    return {
+        "sandboxed": hammer(sandboxed, 2, runs, 60),
+        "bare": hammer(bare, 2, runs, 60),
+    }
+
+
+class Client:
+    """The calls a client of the service makes, one session per thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.local = threading.local()
+
+    def session(self) -> requests.Session:
+        found: requests.Session | None = getattr(self.local, "session", None)
+        if found is None:
+            found = self.local.session = requests.Session()
+        return found
+
+    def waited(self, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        """POST ?wait=true; falls back to polling if the answer was a 202."""
+        started = time.perf_counter()
+        answer = self.session().post(f"{self.url}/api/execute?wait=true", json=body, timeout=60)
+        job = answer.json()
+        if answer.status_code == 202:
+            job = self._poll(job["id"])
+        return (time.perf_counter() - started) * 1000, job
+
+    def polled(self, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        """POST, then GET /job/{id} every POLL_S until it is finished."""
+        started = time.perf_counter()
+        answer = self.session().post(f"{self.url}/api/execute", json=body, timeout=60)
+        assert answer.status_code == 202, answer.text
+        job = self._poll(answer.json()["id"])
+        return (time.perf_counter() - started) * 1000, job
+
+    def _poll(self, job_id: str) -> dict[str, Any]:
+        while True:
+            job: dict[str, Any] = self.session().get(f"{self.url}/job/{job_id}", timeout=10).json()
+            if job["status"] in ("completed", "failed"):
+                return job
+            time.sleep(POLL_S)
+
+
+def service(client: Client, jobs: dict[int, int]) -> dict[str, Any]:
+    """Section 2: python hello world through the whole service, per concurrency and mode."""
+    found: dict[str, Any] = {}
+    for concurrency, count in jobs.items():
+        for mode in ("wait", "poll"):
+            call = client.waited if mode == "wait" else client.polled
+
+            def task(call: Callable[..., tuple[float, dict[str, Any]]] = call) -> float:
+                elapsed, job = call(HELLO)
+                assert job.get("output") == "hi\n", job
+                return elapsed
+
+            hammer(task, concurrency, concurrency * 2, 30)  # warm-up
+            found[f"c{concurrency}-{mode}"] = hammer(task, concurrency, count, 90)
+            print(f"  concurrency {concurrency:>2} {mode}: {found[f'c{concurrency}-{mode}']}")
+    return found
+
+
+COMPILED = {
+    "cpp": '#include <cstdio>\nint main() {{ std::puts("hi"); }} // {nonce}',
+    "java": (
+        "public class Main {{ public static void main(String[] a) {{ "
+        'System.out.println("hi"); }} }} // {nonce}'
+    ),
+}
+
+
+def compiled(client: Client, repeats: int) -> dict[str, Any]:
+    """Section 3: a new source (compile + run) against the same source again (cached)."""
+    found: dict[str, Any] = {}
+    for language, template in COMPILED.items():
+        first, again = [], []
+        for _ in range(repeats):
+            body = {"language": language, "code": template.format(nonce=uuid.uuid4().hex)}
+            elapsed, job = client.waited(body)
+            assert job.get("output") == "hi\n", job
+            first.append(elapsed)
+            elapsed, job = client.waited(body)
+            assert job.get("output") == "hi\n", job
+            again.append(elapsed)
+        found[language] = {
+            "first_p50_ms": round(statistics.median(first), 1),
+            "again_p50_ms": round(statistics.median(again), 1),
+            "first": [round(v, 1) for v in first],
+            "again": [round(v, 1) for v in again],
+        }
+        print(
+            f"  {language}: {found[language]['first_p50_ms']} ms, again "
+            f"{found[language]['again_p50_ms']} ms"
+        )
+    return found
+
+
+def cases_vs_jobs(client: Client, repeats: int) -> dict[str, Any]:
+    """Section 4: one job with 10 test cases against 10 single-case jobs sent together."""
+    code = "print(int(input()) * 2)"
+    one_job, ten_jobs = [], []
+    with ThreadPoolExecutor(10) as pool:
+        for _ in range(repeats):
+            cases = [{"input": str(i), "expected": str(2 * i)} for i in range(10)]
+            elapsed, job = client.waited({"language": "python", "code": code, "testCases": cases})
+            assert job.get("verdict") == "accepted", job
+            one_job.append(elapsed)
+            started = time.perf_counter()
+            results = list(
+                pool.map(
+                    lambda i: client.waited({"language": "python", "code": code, "input": str(i)}),
+                    range(10),
+                )
+            )
+            assert all(job.get("output") == f"{2 * i}\n" for i, (_, job) in enumerate(results))
+            ten_jobs.append((time.perf_counter() - started) * 1000)
+    return {
+        "one_job_10_cases_p50_ms": round(statistics.median(one_job), 1),
+        "ten_jobs_1_case_p50_ms": round(statistics.median(ten_jobs), 1),
+    }
+
+
+def ingest(client: Client, count: int, workers: int) -> dict[str, Any]:
+    """Section 5: accepted submissions per second (the executor is stopped by the caller)."""
+
+    def task() -> float:
+        started = time.perf_counter()
+        answer = client.session().post(f"{client.url}/api/execute", json=HELLO, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return (time.perf_counter() - started) * 1000
+
+    hammer(task, workers, 100, 30)  # warm-up
+    return hammer(task, workers, count, 60)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The markdown section of docs/benchmarks.md."""
+    c = results["ceiling"]
+    lines = [
+        BEGIN,
+        "## The whole service (`./nox.sh -s bench -- service`, benchmarks/service.py)",
+        "",
+        f"Run of {results['date']} on {results['machine']} (load average at start "
+        f"{results['load_at_start']}). Medians with min-max; raw numbers in "
+        "[bench/service.json](bench/service.json).",
+        "",
+        "| 1. ceiling: python hello, 2 workers back-to-back | runs/s | p50 ms |",
+        "|---|---|---|",
+        f"| unsandboxed (`/usr/bin/python3`, clean env) | {c['bare']['per_s']} | "
+        f"{c['bare']['p50_ms']} |",
+        f"| bare sandbox (`functions.sandbox.run`) | {c['sandboxed']['per_s']} | "
+        f"{c['sandboxed']['p50_ms']} |",
+        "",
+        "| 2. python hello over HTTP, POST to result | jobs/s | x sandbox ceiling | p50 ms "
+        "| p95 ms | min-max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, row in results["service"].items():
+        ratio = row["per_s"] / c["sandboxed"]["per_s"]
+        concurrency, mode = key[1:].split("-")
+        lines.append(
+            f"| concurrency {concurrency}, {'?wait=true' if mode == 'wait' else 'polling'} "
+            f"| {row['per_s']} | x{ratio:.2f} | {row['p50_ms']} | {row['p95_ms']} "
+            f"| {row['min_ms']}-{row['max_ms']} |"
+        )
+    lines += [
+        "",
+        "| 3. compile + run, POST to result (?wait=true) | new source p50 ms "
+        "| same source again p50 ms |",
+        "|---|---|---|",
+    ]
+    for language, row in results["compiled"].items():
+        lines.append(f"| {language} hello | {row['first_p50_ms']} | {row['again_p50_ms']} |")
+    four = results["cases_vs_jobs"]
+    five = results["ingest"]
+    lines += [
+        "",
+        "| 4. python, 10 inputs | p50 ms |",
+        "|---|---|",
+        f"| one job with 10 test cases | {four['one_job_10_cases_p50_ms']} |",
+        f"| 10 jobs of one test case, sent at once | {four['ten_jobs_1_case_p50_ms']} |",
+        "",
+        f"5. Ingest with the executor stopped: **{five['per_s']} submissions/s** accepted "
+        f"({five['n']} POSTs from {results['ingest_workers']} clients, p50 {five['p50_ms']} ms, "
+        f"p95 {five['p95_ms']} ms).",
+        "",
+        "Reproduce: `./nox.sh -s bench -- service`.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any]) -> None:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    section = render(results)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    args = parser.parse_args()
+    scale = 0.25 if args.quick else 1.0
+    jobs = {1: int(80 * scale), 4: int(160 * scale), 16: int(320 * scale)}
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+        "load_at_start": round(os.getloadavg()[0], 2),
+    }
+    print("1. ceiling")
+    results["ceiling"] = ceiling(int(200 * scale))
+    print(f"  {results['ceiling']}")
+    data = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    supervisor = Supervisor(data, quiet=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PORT")}
+    env |= {
+        "SENTINEL_RATE_LIMIT": "",
+        "SENTINEL_READ_RATE_LIMIT": "",
+        "SENTINEL_BACKLOG_CAP": "1000000",
+        "SENTINEL_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
+    }
+    try:
+        url = start_stack(supervisor, env, "127.0.0.1", free_port(), data)
+        client = Client(url)
+        print("2. service")
+        results["service"] = service(client, jobs)
+        print("3. compile + run")
+        results["compiled"] = compiled(client, max(2, int(5 * scale)))
+        print("4. test cases vs jobs")
+        results["cases_vs_jobs"] = cases_vs_jobs(client, max(2, int(5 * scale)))
+        print(f"  {results['cases_vs_jobs']}")
+        print("5. ingest, executor stopped")
+        executor = next(c for c in supervisor.children if c.name == "executor")
+        os.killpg(executor.process.pid, signal.SIGKILL)
+        results["ingest_workers"] = 16
+        results["ingest"] = ingest(client, int(4000 * scale), 16)
+        print(f"  {results['ingest']}")
+    finally:
+        supervisor.stop(grace_s=2)
+    write(results)
+    print(f"wrote {OUT.relative_to(REPO)} and the service section of docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
