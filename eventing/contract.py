@@ -38,6 +38,9 @@ FAILED = "dev.sentinel.execution.failed"
 EVENT_TYPES = (REQUESTED, STARTED, COMPLETED, FAILED)
 
 LANGUAGE_EXTENSION = "language"
+# Set to "true" on completed and failed events of jobs that have a callbackUrl, so the callbacks
+# trigger filters them in and every other job skips that hop.
+CALLBACK_EXTENSION = "callback"
 
 Verdict = Literal[
     "accepted",
@@ -243,9 +246,15 @@ def now_iso() -> str:
 
 
 def make_event(
-    event_type: str, payload: _Model, *, source: str, language: str | None = None
+    event_type: str,
+    payload: _Model,
+    *,
+    source: str,
+    language: str | None = None,
+    callback: bool = False,
 ) -> BaseCloudEvent:
-    """Build a CloudEvent for `payload`; subject is the job id, `language` an extension."""
+    """Build a CloudEvent for `payload`; subject is the job id, `language` an extension, and
+    `callback` marks a result that must go to the job's callbackUrl."""
     if not isinstance(payload, PAYLOADS[event_type]):
         raise TypeError(f"{event_type} carries {PAYLOADS[event_type].__name__}")
     job_id = payload.id  # type: ignore[attr-defined]
@@ -257,6 +266,8 @@ def make_event(
     }
     if language:
         attributes[LANGUAGE_EXTENSION] = language
+    if callback:
+        attributes[CALLBACK_EXTENSION] = "true"
     return CloudEvent(attributes=attributes, data=payload.wire())
 
 

@@ -286,6 +286,7 @@ class TriggerLoop:
                 contract.Failed(id=str(event.get_subject()), reason=reason),
                 source="/sentinel/dispatcher",
                 language=event.get_extension(contract.LANGUAGE_EXTENSION),
+                callback=_has_callback(event),
             )
             log.error(
                 "job failed", trigger=self.trigger.name, job=event.get_subject(), reason=reason
@@ -379,6 +380,12 @@ def run(settings: EventingSettings, stopping: threading.Event) -> None:
     for thread in threads:
         thread.join()
     log.info("dispatcher stopped")
+
+
+def _has_callback(event: BaseCloudEvent) -> bool:
+    """Whether a requested event's submission asks for a callback (its failure must reach it)."""
+    data = event.get_data()
+    return isinstance(data, dict) and bool(data.get("callbackUrl"))
 
 
 def main() -> None:

@@ -59,7 +59,11 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             wall_ms=result.wall_time,
         )
         reply = contract.make_event(
-            contract.COMPLETED, result, source=f"/sentinel/{settings.name}", language=language.id
+            contract.COMPLETED,
+            result,
+            source=f"/sentinel/{settings.name}",
+            language=language.id,
+            callback=submission.callback_url is not None,
         )
         headers, body = contract.to_binary(reply)
         return Response(body, status=200, headers=headers)

@@ -11,8 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import redis
 import requests
 
+from eventing import keys
 from eventing.callbacks import CallbackSettings, check_destination, sign, verify
 from sentinel.serve import free_port
 from tests.conftest import CALLBACK_SECRET, Stack
@@ -85,6 +87,24 @@ def test_no_callback_url_means_no_callback(stack: Stack, receiver: Receiver) -> 
     assert receiver.arrived.wait(60)
     assert len(receiver.received) == 1
     assert json.loads(receiver.received[0][2])["id"] == with_hook["id"]
+
+
+def routed_to_callbacks(stack: Stack) -> int:
+    """Events the callbacks trigger's stream ever took in (entries-added survives delivery)."""
+    stream = keys.trigger_stream(stack.key_prefix, "callbacks-completed")
+    client = redis.Redis.from_url(stack.redis_url)
+    if not client.exists(stream):
+        return 0
+    return int(client.xinfo_stream(stream)["entries-added"])
+
+
+def test_jobs_without_a_callback_skip_the_callbacks_hop(stack: Stack, receiver: Receiver) -> None:
+    before = routed_to_callbacks(stack)
+    stack.run({"language": "python", "code": "print(1)"})
+    assert routed_to_callbacks(stack) == before
+    stack.run({"language": "python", "code": "print(2)", "callbackUrl": receiver.url})
+    assert receiver.arrived.wait(60)
+    assert routed_to_callbacks(stack) == before + 1
 
 
 @pytest.mark.parametrize(
