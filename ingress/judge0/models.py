@@ -22,7 +22,9 @@ from eventing import contract
 from ingress.judge0 import encoding, statuses
 from ingress.settings import IngressSettings
 
-# Every attribute of a 1.13.1 submission, in its serializer's order (`fields=*`).
+# Every attribute of a 1.13.1 submission, in its serializer's order (`fields=*`). The columns
+# 1.13 added for its own bookkeeping (started_at, queued_at, updated_at, queue_host,
+# execution_host) are not served: the official SDK, written against 1.13.1, refuses them.
 ALL_FIELDS: tuple[str, ...] = (
     "source_code",
     "language_id",
@@ -57,11 +59,6 @@ ALL_FIELDS: tuple[str, ...] = (
     "callback_url",
     "additional_files",
     "enable_network",
-    "started_at",
-    "queued_at",
-    "updated_at",
-    "queue_host",
-    "execution_host",
     "status",
     "language",
 )
@@ -377,10 +374,7 @@ def render(
     values: dict[str, Any] = {name: None for name in ALL_FIELDS}
     values.update({k: v for k, v in echo.items() if k in values})
     values["token"] = record["id"]
-    values["created_at"] = values["queued_at"] = record.get("timestamp")
-    values["updated_at"] = record.get("updatedAt")
-    if job_status != "queued":
-        values["started_at"] = record.get("startedAt") or record.get("updatedAt")
+    values["created_at"] = record.get("timestamp")
     status_id = statuses.IN_QUEUE if job_status == "queued" else statuses.PROCESSING
     if job_status == "failed":
         status_id = statuses.INTERNAL_ERROR
@@ -435,5 +429,4 @@ def _outcome(result: dict[str, Any]) -> dict[str, Any]:
         "memory": run.get("memoryKb", result.get("memoryKb")) if ran else None,
         "exit_code": exit_code if ran else None,
         "exit_signal": statuses.signal_number(signal) if ran else None,
-        "execution_host": result.get("executor") or None,
     }
