@@ -17,7 +17,7 @@ import requests
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from eventing import contract, keys
-from ingress import metrics, openapi, submissions, validation, waiting
+from ingress import metrics, openapi, submissions, validation
 from ingress.app import Services
 from ingress.errors import ApiError
 
@@ -79,20 +79,9 @@ def execute() -> tuple[Response, int]:
     wait_s = _wait_seconds()
     body = validation.json_object(request.get_data())
     submitted, language = validation.submission(body, services.settings, services.catalog)
-    if submissions.headroom(services, Counter([language]))[language] < 1:
-        raise submissions.backlog_full(services, language)
-    (job,) = submissions.enqueue(services, [(submitted, language)], g.request_id)
-    if wait_s is not None and services.waiters.acquire():
-        try:
-            record = waiting.wait_for_finish(
-                services.redis,
-                services.store,
-                services.settings.eventing.key_prefix,
-                job.id,
-                wait_s,
-            )
-        finally:
-            services.waiters.release()
+    job = submissions.submit_one(services, submitted, language, g.request_id)
+    if wait_s is not None:
+        record = submissions.wait_result(services, job.id, wait_s)
         if record is not None:
             return jsonify(job_view(record)), 200
     return jsonify(_queued_body(job)), 202
@@ -274,7 +263,7 @@ def load() -> Response:
     languages: dict[str, dict[str, int]] = {}
     for trigger in services.triggers:
         if trigger.language and trigger.filters.get("type") == contract.REQUESTED:
-            waiting, active = _backlog(services.redis, keys.trigger_stream(prefix, trigger.name))
+            waiting, active = backlog(services.redis, keys.trigger_stream(prefix, trigger.name))
             entry = languages.setdefault(
                 trigger.language,
                 {"waiting": 0, "active": 0, **services.store.counters(trigger.language)},
@@ -286,7 +275,7 @@ def load() -> Response:
     return jsonify(languages=languages, totals=totals)
 
 
-def _backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
+def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
     """(waiting, active) of one trigger's stream. Delivered entries are deleted, so the stream
     holds exactly the unread entries and the pending ones; both are read in one transaction."""
     pipe = client.pipeline(transaction=True)

@@ -34,7 +34,20 @@ log = structlog.get_logger("ingress")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Routes anyone may call without an API key or a rate limit: probes, scrapers, the schema.
 OPEN_ENDPOINTS = frozenset({"api.health", "api.load", "api.metrics_text", "api.openapi_document"})
-READ_ENDPOINTS = frozenset({"api.job", "api.status", "api.languages"})
+READ_ENDPOINTS = frozenset(
+    {
+        "api.job",
+        "api.status",
+        "api.languages",
+        "judge0.show",
+        "judge0.batch_show",
+        "judge0.language_list",
+        "piston.runtimes_list",
+    }
+)
+# Blueprints that check credentials their own way (Judge0's X-Auth-Token, which also takes our
+# API keys): the X-API-Key check is theirs to make.
+OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
 # Waiting requests per process at once (each holds a thread and a Redis connection).
 MAX_WAITERS = 16
 
@@ -78,8 +91,12 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
     )
 
     from ingress.api import api
+    from ingress.judge0 import judge0
+    from ingress.piston import piston
 
     app.register_blueprint(api)
+    app.register_blueprint(judge0)
+    app.register_blueprint(piston)
 
     @app.before_request
     def admit() -> None:
@@ -90,7 +107,12 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         structlog.contextvars.bind_contextvars(requestid=g.request_id)
         if request.endpoint in OPEN_ENDPOINTS:
             return
-        if settings.api_keys and not _key_ok(request.headers.get("X-API-Key", ""), settings):
+        own_auth = request.blueprint in OWN_AUTH_BLUEPRINTS
+        if (
+            settings.api_keys
+            and not own_auth
+            and not _key_ok(request.headers.get("X-API-Key", ""), settings)
+        ):
             raise ApiError(
                 401,
                 "a valid X-API-Key header is required",

@@ -43,11 +43,84 @@ def _caps(raw: str) -> tuple[int | None, dict[str, int]]:
 
 
 @dataclass(frozen=True)
+class SandboxLimits:
+    """The executor's default and maximum limits, as the compatibility APIs describe them
+    (Judge0's /config_info, Piston's limit checks). Read from the executor's own keys
+    (functions/settings.py), which one machine shares; the executor stays the one enforcing."""
+
+    default_cpu_ms: int = 2000
+    default_wall_ms: int = 5000
+    default_memory_mb: int = 256
+    default_processes: int = 64
+    max_cpu_ms: int = 15_000
+    max_wall_ms: int = 30_000
+    max_memory_mb: int = 1024
+    max_output_kb: int = 1024
+    compile_cpu_ms: int = 10_000
+    compile_wall_ms: int = 20_000
+    compile_memory_mb: int = 1024
+
+    @classmethod
+    def from_env(cls) -> SandboxLimits:
+        """SENTINEL_DEFAULT_* and SENTINEL_MAX_* (docs/configuration.md, Executor)."""
+        return cls(
+            default_cpu_ms=_int("SENTINEL_DEFAULT_CPU_MS", cls.default_cpu_ms),
+            default_wall_ms=_int("SENTINEL_DEFAULT_WALL_MS", cls.default_wall_ms),
+            default_memory_mb=_int("SENTINEL_DEFAULT_MEMORY_MB", cls.default_memory_mb),
+            default_processes=_int("SENTINEL_DEFAULT_PROCESSES", cls.default_processes),
+            max_cpu_ms=_int("SENTINEL_MAX_CPU_MS", cls.max_cpu_ms),
+            max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
+            max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),
+            max_output_kb=_int("SENTINEL_MAX_OUTPUT_KB", cls.max_output_kb),
+        )
+
+
+@dataclass(frozen=True)
+class CompatSettings:
+    """The Judge0 and Piston drop-in APIs (ingress/judge0, ingress/piston; docs/migrating.md)."""
+
+    # Judge0's AUTHN_HEADER/AUTHN_TOKEN: when tokens are set, every /judge0 call needs one.
+    judge0_authn_header: str = "X-Auth-Token"
+    judge0_authn_tokens: frozenset[str] = frozenset()
+    # Judge0's AUTHZ_HEADER/AUTHZ_TOKEN: when set, /judge0/workers and /system_info need it.
+    judge0_authz_header: str = "X-Auth-User"
+    judge0_authz_tokens: frozenset[str] = frozenset()
+    # additional_files (a base64 zip): at most this many files and KB once extracted, so a
+    # zip bomb is refused before it is inflated (Judge0's MAX_EXTRACT_SIZE is 10240 KB; ours
+    # is bounded by what a submission may carry anyway).
+    judge0_max_extract_kb: int = 256
+    judge0_max_extract_files: int = 64
+    # Piston answers /api/v2/execute synchronously: seconds to wait for the result before 504.
+    piston_wait_s: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> CompatSettings:
+        """SENTINEL_JUDGE0_* and SENTINEL_PISTON_* keys."""
+
+        def tokens(name: str) -> frozenset[str]:
+            return frozenset(t.strip() for t in _str(name, "").split(",") if t.strip())
+
+        return cls(
+            judge0_authn_header=_str("SENTINEL_JUDGE0_AUTHN_HEADER", cls.judge0_authn_header),
+            judge0_authn_tokens=tokens("SENTINEL_JUDGE0_AUTHN_TOKEN"),
+            judge0_authz_header=_str("SENTINEL_JUDGE0_AUTHZ_HEADER", cls.judge0_authz_header),
+            judge0_authz_tokens=tokens("SENTINEL_JUDGE0_AUTHZ_TOKEN"),
+            judge0_max_extract_kb=_int("SENTINEL_JUDGE0_MAX_EXTRACT_KB", cls.judge0_max_extract_kb),
+            judge0_max_extract_files=_int(
+                "SENTINEL_JUDGE0_MAX_EXTRACT_FILES", cls.judge0_max_extract_files
+            ),
+            piston_wait_s=_float("SENTINEL_PISTON_WAIT_S", cls.piston_wait_s),
+        )
+
+
+@dataclass(frozen=True)
 class IngressSettings:
     """The API's own knobs, plus the eventing settings it publishes with."""
 
     eventing: EventingSettings = field(default_factory=EventingSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
+    compat: CompatSettings = field(default_factory=CompatSettings)
     port: int = 8080
     # Whole request body; larger bodies get 413 before any parsing.
     max_body_bytes: int = 1024 * 1024
@@ -90,6 +163,8 @@ class IngressSettings:
         return cls(
             eventing=EventingSettings.from_env(),
             callbacks=CallbackSettings.from_env(),
+            sandbox=SandboxLimits.from_env(),
+            compat=CompatSettings.from_env(),
             port=_int("SENTINEL_PORT", _int("PORT", cls.port)),
             max_body_bytes=_int("SENTINEL_MAX_BODY_BYTES", cls.max_body_bytes),
             max_code_bytes=_int("SENTINEL_MAX_CODE_BYTES", cls.max_code_bytes),

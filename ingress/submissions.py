@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
@@ -20,6 +22,7 @@ from eventing.broker import publish
 from eventing.logs import REQUEST_ID_EXTENSION
 from ingress.app import Services
 from ingress.errors import ApiError
+from ingress.waiting import wait_for_finish
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,18 @@ def enqueue(
     accepted: list[tuple[contract.SubmissionRequest, str]],
     request_id: str,
     source: str = "/sentinel/ingress",
+    extra_fields: Sequence[dict[str, str]] | None = None,
 ) -> list[Queued]:
-    """Write a queued record and publish a requested event per submission, atomically."""
+    """Write a queued record and publish a requested event per submission, atomically.
+
+    `extra_fields` (one dict per submission) are kept in the job record beside Sentinel's own:
+    the compatibility layers keep there what their API echoes back (Judge0's request fields).
+    """
     ev = services.settings.eventing
     timestamp = contract.now_iso()
     pipe = services.redis.pipeline(transaction=True)
     queued: list[Queued] = []
-    for request, language in accepted:
+    for index, (request, language) in enumerate(accepted):
         job_id = str(uuid.uuid4())
         submission = contract.Submission(
             **request.model_dump(exclude={"language"}), language=language, id=job_id
@@ -99,6 +107,8 @@ def enqueue(
         }
         if request.callback_url:
             fields["callbackUrl"] = request.callback_url
+        if extra_fields is not None:
+            fields.update(extra_fields[index])
         services.store.advance(job_id, "queued", fields, pipe=pipe, timestamp=timestamp)
         publish(pipe, ev.key_prefix, services.triggers, _with_request_id(event, request_id))
         pipe.hincrby(metrics_key(ev.key_prefix, "submitted"), language, 1)
@@ -106,3 +116,41 @@ def enqueue(
     if queued:
         pipe.execute()
     return queued
+
+
+def submit_one(
+    services: Services,
+    request: contract.SubmissionRequest,
+    language: str,
+    request_id: str,
+    source: str = "/sentinel/ingress",
+    extra_fields: dict[str, str] | None = None,
+) -> Queued:
+    """Queue one validated submission after checking its language's backlog (503 when full)."""
+    if headroom(services, Counter([language]))[language] < 1:
+        raise backlog_full(services, language)
+    (job,) = enqueue(
+        services,
+        [(request, language)],
+        request_id,
+        source=source,
+        extra_fields=None if extra_fields is None else [extra_fields],
+    )
+    return job
+
+
+def wait_result(services: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
+    """The finished record within `timeout_s`, or None (also when every waiter slot is taken:
+    the caller answers without the result rather than hold one more thread)."""
+    if not services.waiters.acquire():
+        return None
+    try:
+        return wait_for_finish(
+            services.redis,
+            services.store,
+            services.settings.eventing.key_prefix,
+            job_id,
+            timeout_s,
+        )
+    finally:
+        services.waiters.release()

@@ -1,0 +1,94 @@
+"""The Piston v2 endpoints (Blueprint `piston`): GET /api/v2/runtimes, POST /api/v2/execute.
+
+Piston answers execute synchronously, so the job is queued as any other and waited for (no
+polling: ingress/waiting.py) up to SENTINEL_PISTON_WAIT_S. Errors are Piston's
+{"message": ...}, including the rate limit, API key and backlog answers of the app.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ingress import submissions, validation, waiting
+from ingress.compat import services, spend
+from ingress.errors import ApiError
+from ingress.piston import models, runtimes
+
+piston = Blueprint("piston", __name__, url_prefix="/api/v2")
+
+
+@piston.errorhandler(models.PistonError)
+def piston_error(exc: models.PistonError) -> tuple[Response, int]:
+    return jsonify(message=exc.message), exc.status
+
+
+@piston.errorhandler(ApiError)
+def api_error(exc: ApiError) -> Response:
+    response = jsonify(message=exc.message)
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    if g.get("quota") is not None and exc.status != 429:
+        response.headers.update(g.quota.headers())
+    return response
+
+
+@piston.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> tuple[Response, int]:
+    return jsonify(message=exc.description), exc.code or 500
+
+
+@piston.get("/runtimes")
+def runtimes_list() -> Response:
+    """[{language, version, aliases, runtime?}] for every language Sentinel serves."""
+    return jsonify([runtime.wire() for runtime in runtimes.runtimes(services().catalog)])
+
+
+@piston.post("/execute")
+def execute() -> Response:
+    """Run a job and answer Piston's {language, version, run, compile?}."""
+    svc = services()
+    spend("submit")
+    try:
+        body: Any = json.loads(request.get_data() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise models.PistonError("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise models.PistonError("the body must be a JSON object")
+    language = body.get("language")
+    version = body.get("version")
+    if not isinstance(language, str):
+        raise models.PistonError("language is required as a string")
+    if not isinstance(version, str):
+        raise models.PistonError("version is required as a string")
+    runtime = runtimes.find(svc.catalog, language, version)
+    if runtime is None:
+        raise models.PistonError(f"{language}-{version} runtime is unknown")
+    parsed = models.parse(body, runtime, svc.settings)
+    try:
+        checked, resolved = validation.submission(parsed.wire(), svc.settings, svc.catalog)
+    except ApiError as exc:
+        raise models.PistonError(exc.message, exc.status) from None
+    if not svc.waiters.acquire():  # before queuing: a refused request leaves no job behind
+        raise models.PistonError("too many requests are waiting for results; retry", 503)
+    try:
+        job = submissions.submit_one(
+            svc, checked, resolved, g.request_id, source="/sentinel/ingress/piston"
+        )
+        record = waiting.wait_for_finish(
+            svc.redis,
+            svc.store,
+            svc.settings.eventing.key_prefix,
+            job.id,
+            svc.settings.compat.piston_wait_s,
+        )
+    finally:
+        svc.waiters.release()
+    if record is None:
+        raise models.PistonError(
+            f"the job did not finish in time (job {job.id}: GET /job/{job.id} has it later)", 504
+        )
+    return jsonify(models.render(record, runtime))

@@ -1,0 +1,134 @@
+"""Piston's names for Sentinel's languages, and which of them have a compile stage.
+
+Piston calls C++ "c++" and R "rscript", and names a `runtime` when one language has several
+(javascript on node). A Piston client sends Piston's names or aliases; Sentinel's own ids and
+aliases are accepted too (they are listed as aliases). `compile` appears in a response for the
+languages Sentinel builds into an artifact (C, C++, Java, Go, Rust, ...); the syntax checks
+Sentinel runs for Python and JavaScript are not a stage in Piston, so their errors show in `run`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ingress.catalog import LanguageCatalog
+
+# Sentinel id -> (Piston language, runtime or None, Piston's aliases).
+PISTON_NAMES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "bash": ("bash", None, ("sh",)),
+    "c": ("c", "gcc", ("gcc",)),
+    "cpp": ("c++", "gcc", ("cpp", "g++")),
+    "csharp": ("csharp", "mono", ("mono", "mono-csharp", "mono-c#", "mono-cs", "c#", "cs")),
+    "fortran": ("fortran", "gcc", ("fortran", "f90")),
+    "go": ("go", None, ("go", "golang")),
+    "haskell": ("haskell", None, ("haskell", "hs")),
+    "java": ("java", None, ()),
+    "javascript": ("javascript", "node", ("node-javascript", "node-js", "javascript", "js")),
+    "kotlin": ("kotlin", None, ("kt",)),
+    "lua": ("lua", None, ()),
+    "pascal": ("pascal", None, ("freepascal", "pp", "pas")),
+    "perl": ("perl", None, ("pl",)),
+    "php": ("php", None, ()),
+    "python": ("python", None, ("py", "py3", "python3", "python3.11")),
+    "r": ("rscript", None, ("r",)),
+    "ruby": ("ruby", None, ("ruby3", "rb")),
+    "rust": ("rust", None, ("rs",)),
+    "sqlite3": ("sqlite3", None, ("sqlite", "sql")),
+    "typescript": ("typescript", None, ("ts", "node-ts", "tsc")),
+}
+COMPILED = frozenset(
+    {
+        "c",
+        "cpp",
+        "csharp",
+        "fortran",
+        "go",
+        "haskell",
+        "java",
+        "kotlin",
+        "pascal",
+        "rust",
+        "typescript",
+    }
+)
+_SEMVER = re.compile(r"\d+(?:\.\d+)*")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One entry of GET /api/v2/runtimes, and the Sentinel language behind it."""
+
+    sentinel: str
+    language: str
+    version: str
+    aliases: tuple[str, ...]
+    runtime: str | None
+
+    def wire(self) -> dict[str, Any]:
+        """Piston's shape: runtime only when there is one."""
+        entry: dict[str, Any] = {
+            "language": self.language,
+            "version": self.version,
+            "aliases": list(self.aliases),
+        }
+        if self.runtime:
+            entry["runtime"] = self.runtime
+        return entry
+
+
+def semver(version: str) -> str:
+    """A three-part version from an executor's version line ("Python 3.11.2" -> "3.11.2",
+    "go1.19.8" -> "1.19.8", "17" -> "17.0.0")."""
+    found = _SEMVER.search(version)
+    parts = (found.group(0) if found else "0").split(".")[:3]
+    return ".".join(parts + ["0"] * (3 - len(parts)))
+
+
+def runtimes(catalog: LanguageCatalog) -> list[Runtime]:
+    """Every language the catalog offers, with Piston's name when Piston has one."""
+    found = []
+    for entry in catalog.describe():
+        sentinel = str(entry["name"])
+        language, runtime, aliases = PISTON_NAMES.get(sentinel, (sentinel, None, ()))
+        names = [*aliases, *([sentinel] if sentinel != language else []), *entry.get("aliases", [])]
+        unique = tuple(dict.fromkeys(a for a in names if a != language))
+        found.append(
+            Runtime(sentinel, language, semver(str(entry.get("version", ""))), unique, runtime)
+        )
+    return found
+
+
+def matches(selector: str, version: str) -> bool:
+    """Piston's semver selector, as far as clients use it: "*", "x", an exact version, a
+    prefix ("3", "3.11", "3.x", "3.11.x"), and ^/~ ranges."""
+    selector = selector.strip()
+    if selector in ("", "*", "x", "latest"):
+        return True
+    have = [int(p) for p in version.split(".")]
+    if selector[0] in "^~":
+        try:
+            want = [int(p) for p in selector[1:].split(".") if p not in ("x", "*")][:3]
+        except ValueError:
+            return False
+        if not want:
+            return True
+        fixed = 1 if selector[0] == "^" else min(2, len(want))
+        return have[:fixed] == want[:fixed] and have >= want + [0] * (3 - len(want))
+    parts = [p for p in selector.split(".") if p not in ("x", "*")]
+    try:
+        return [int(p) for p in parts] == have[: len(parts)]
+    except ValueError:
+        return False
+
+
+def find(catalog: LanguageCatalog, language: str, selector: str) -> Runtime | None:
+    """The runtime a request names (Piston name, alias or Sentinel id, any case) if its
+    version matches the selector."""
+    wanted = language.strip().lower()
+    for runtime in runtimes(catalog):
+        names = {runtime.language, runtime.sentinel, *runtime.aliases}
+        if wanted in names and matches(selector, runtime.version):
+            return runtime
+    return None
