@@ -179,6 +179,7 @@ def workload_problems(resources: list[Resource]) -> list[str]:
             for variable in container.get("env") or []:
                 if variable["name"] in SECRET_VARIABLES and "value" in variable:
                     problems.append(f"{name}: {variable['name']} set in plain text")
+    problems += _probe_problems(pod_templates(resources))
     callbacks = pod_templates(resources).get("callbacks")
     if callbacks is None:
         problems.append("no callbacks service")
@@ -187,6 +188,26 @@ def workload_problems(resources: list[Resource]) -> list[str]:
         source = (env.get("SENTINEL_CALLBACK_SECRET") or {}).get("valueFrom") or {}
         if "secretKeyRef" not in source:
             problems.append("callbacks: SENTINEL_CALLBACK_SECRET does not come from a Secret")
+    return problems
+
+
+def _probe_problems(templates: dict[str, Resource]) -> list[str]:
+    """The ingress is probed shallowly (/readyz, /healthz), never by /health, which asks every
+    subscriber and would wake executors scaled to zero; the dispatcher, with no HTTP port, by
+    its exec check of a heartbeat file that must sit on a writable volume."""
+    problems = []
+    ingress = templates["ingress"]["spec"]["containers"][0]
+    for kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        if ((ingress.get(kind) or {}).get("httpGet") or {}).get("path") != path:
+            problems.append(f"ingress: {kind} is not GET {path}")
+    dispatcher = templates["dispatcher"]["spec"]["containers"][0]
+    command = ((dispatcher.get("readinessProbe") or {}).get("exec") or {}).get("command")
+    if command != ["python", "-m", "eventing.dispatcher", "--check"]:
+        problems.append("dispatcher: readinessProbe is not `python -m eventing.dispatcher --check`")
+    heartbeat = _env(dispatcher).get("SENTINEL_HEARTBEAT_FILE", "")
+    mounts = {m["mountPath"] for m in dispatcher.get("volumeMounts") or [] if not m.get("readOnly")}
+    if not heartbeat or heartbeat.rsplit("/", 1)[0] not in mounts:
+        problems.append(f"dispatcher: heartbeat file {heartbeat!r} is not on a writable volume")
     return problems
 
 

@@ -553,6 +553,17 @@ INCONSISTENT |= {
         "callbacks-egress", lambda spec: spec["egress"][0].pop("to")
     ),
     "callbacks cannot reach the internet": _drop_policy("callbacks-egress"),
+    # Probes: the deep /health as the ingress's probe; a dispatcher without its check.
+    "ingress: readinessProbe is not GET /readyz": _set(
+        (*CONTAINER, "readinessProbe"), {"httpGet": {"path": "/health"}}, target="ingress"
+    ),
+    "ingress: livenessProbe is not GET /healthz": _set(
+        (*CONTAINER, "livenessProbe"), {"tcpSocket": {}}, target="ingress"
+    ),
+    "dispatcher: readinessProbe is not": _set(
+        (*CONTAINER, "readinessProbe", "exec", "command"), ["true"], target="dispatcher"
+    ),
+    "is not on a writable volume": _set((*CONTAINER, "volumeMounts"), [], target="dispatcher"),
 }
 
 
