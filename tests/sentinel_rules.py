@@ -306,8 +306,18 @@ def _peers(rule: Resource, direction: str) -> list[Resource] | None:
 
 
 def _in_namespace_pods(peer: Resource, labels: dict[str, str]) -> bool:
-    """Whether `peer` admits this namespace's pods with `labels`."""
-    return "namespaceSelector" not in peer and _selects(peer.get("podSelector") or {}, labels)
+    """Whether `peer` admits this namespace's pods with `labels` (an ipBlock never does:
+    Kubernetes leaves pod addresses in an ipBlock to the CNI)."""
+    return (
+        "podSelector" in peer
+        and "namespaceSelector" not in peer
+        and _selects(peer["podSelector"], labels)
+    )
+
+
+def _admits_pods(peers: list[Resource] | None, labels: dict[str, str]) -> bool:
+    """Whether a rule's peers (None: every address) admit this namespace's pods with `labels`."""
+    return peers is None or any(_in_namespace_pods(peer, labels) for peer in peers)
 
 
 def _is_dns(peer: Resource) -> bool:
@@ -340,14 +350,12 @@ def _only(peer: Resource, component: str) -> bool:
 def _reaches(resources: list[Resource], source: str, target: str) -> bool:
     """Whether `source` pods may egress to `target` pods and `target` admits them."""
     out = any(
-        _in_namespace_pods(peer, _pods(target))
+        _admits_pods(_peers(rule, "Egress"), _pods(target))
         for rule in _rules(resources, _pods(source), "Egress")
-        for peer in _peers(rule, "Egress") or [{}]
     )
     into = any(
-        _in_namespace_pods(peer, _pods(source))
+        _admits_pods(_peers(rule, "Ingress"), _pods(source))
         for rule in _rules(resources, _pods(target), "Ingress")
-        for peer in _peers(rule, "Ingress") or [{}]
     )
     return out and into
 
@@ -376,9 +384,8 @@ def network_problems(resources: list[Resource]) -> list[str]:
         if not _reaches(resources, client, "redis"):
             problems.append(f"{client} cannot reach Redis")
     for rule in _rules(resources, _pods("redis"), "Ingress"):
-        for peer in _peers(rule, "Ingress") or [{}]:
-            if _in_namespace_pods(peer, executor):
-                problems.append("executors may reach Redis")
+        if _admits_pods(_peers(rule, "Ingress"), executor):
+            problems.append("executors may reach Redis")
     problems += _internet_problems(resources)
     return problems
 

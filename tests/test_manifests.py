@@ -538,10 +538,16 @@ INCONSISTENT |= {
         lambda spec: spec["egress"][0]["to"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
     ),
     "executors cannot reach the broker ingress": _drop_policy("broker-ingress-from-executors"),
-    "broker-ingress cannot reach Redis": _drop_from_in_list(
-        "redis-clients-egress", "broker-ingress"
+    # Each side of a path: Redis's ingress rule, and the client's egress rule (callbacks' has an
+    # ipBlock too, which must not count as a way to Redis).
+    "broker-ingress cannot reach Redis": _drop_from_in_list("redis-ingress", "broker-ingress"),
+    "callbacks cannot reach Redis": _drop_from_in_list("redis-clients-egress", "callbacks"),
+    "executors may reach Redis": _edit_policy(
+        "redis-ingress",
+        lambda spec: spec["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0][
+            "values"
+        ].append("executor"),
     ),
-    "callbacks cannot reach Redis": _drop_from_in_list("redis-ingress", "callbacks"),
     "does not except ['169.254.0.0/16']": _edit_policy(
         "callbacks-egress",
         lambda spec: spec["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"),
