@@ -22,12 +22,15 @@ removed (atomically, in Lua, so a consumer that just read something is never rem
 from __future__ import annotations
 
 import base64
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -356,8 +359,11 @@ class TriggerLoop:
         return session
 
 
-def run(settings: EventingSettings, stopping: threading.Event) -> None:
-    """Run one loop per trigger until `stopping` is set, renewing the heartbeat meanwhile."""
+def run(
+    settings: EventingSettings, stopping: threading.Event, heartbeat_file: str | None = None
+) -> None:
+    """Run one loop per trigger until `stopping` is set, renewing the heartbeat meanwhile
+    (in Redis for /health and /metrics; in `heartbeat_file` too, if given, for `--check`)."""
     client = redis.Redis.from_url(settings.redis_url)
     triggers = load_triggers(settings.triggers_path, settings.service_urls, settings.namespace)
     threads = [
@@ -374,6 +380,7 @@ def run(settings: EventingSettings, stopping: threading.Event) -> None:
     while not stopping.is_set():
         try:
             client.set(heartbeat, settings.consumer_name, ex=HEARTBEAT_TTL_S)
+            _touch(heartbeat_file)
         except redis.RedisError as exc:
             log.warning("heartbeat failed", error=str(exc))
         stopping.wait(HEARTBEAT_TTL_S / 3)
@@ -388,13 +395,51 @@ def _has_callback(event: BaseCloudEvent) -> bool:
     return isinstance(data, dict) and bool(data.get("callbackUrl"))
 
 
+# --- health check for an exec probe (the dispatcher serves no HTTP) ---------------------------
+# The Redis heartbeat key is one per deployment (replicas overwrite it), so it cannot tell
+# whether *this* pod works; a file in the pod can. The loop above touches
+# SENTINEL_HEARTBEAT_FILE after each successful heartbeat in Redis, and
+# `python -m eventing.dispatcher --check` (the Deployment's readiness probe) exits 0 only if the
+# file was touched within HEARTBEAT_TTL_S: the process is alive, its loop turns, Redis answers.
+
+HEARTBEAT_FILE_ENV = "SENTINEL_HEARTBEAT_FILE"
+
+
+def _touch(path: str | None) -> None:
+    if path:
+        try:
+            Path(path).touch()
+        except OSError as exc:
+            log.warning("heartbeat file not written", path=path, error=str(exc))
+
+
+def check(path: str | None, now: float | None = None) -> str | None:
+    """Why the heartbeat file at `path` shows no healthy dispatcher, or None when it is fresh."""
+    if not path:
+        return f"{HEARTBEAT_FILE_ENV} is not set"
+    try:
+        age = (time.time() if now is None else now) - Path(path).stat().st_mtime
+    except OSError as exc:
+        return f"no heartbeat file: {exc}"
+    if age > HEARTBEAT_TTL_S:
+        return f"heartbeat is {age:.0f}s old (more than {HEARTBEAT_TTL_S}s)"
+    return None
+
+
 def main() -> None:
-    """`python -m eventing.dispatcher`: SIGTERM or SIGINT stop it after in-flight deliveries."""
+    """`python -m eventing.dispatcher`: SIGTERM or SIGINT stop it after in-flight deliveries.
+    With `--check`: exit 0 if this pod's dispatcher is healthy (see check()), else 1."""
+    heartbeat_file = os.environ.get(HEARTBEAT_FILE_ENV) or None
+    if sys.argv[1:] == ["--check"]:
+        problem = check(heartbeat_file)
+        if problem:
+            print(problem, file=sys.stderr)
+        sys.exit(1 if problem else 0)
     logs.configure("dispatcher")
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    run(EventingSettings.from_env(), stopping)
+    run(EventingSettings.from_env(), stopping, heartbeat_file)
 
 
 if __name__ == "__main__":

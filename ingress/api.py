@@ -253,6 +253,31 @@ def health() -> tuple[Response, int]:
     )
 
 
+# --- shallow probes for Kubernetes (docs/deploy-knative.md, "Probes") ------------------------
+# /health is the deep check for people: it asks every subscriber through Knative, which would
+# wake every executor scaled to zero if a probe called it every few seconds. These two touch
+# nothing but this process and Redis.
+
+
+@api.get("/healthz")
+def healthz() -> Response:
+    """Alive: the process answers. No dependency, so a Redis outage never restarts the pod."""
+    return jsonify(status="ok")
+
+
+@api.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Ready: Redis (the job store and the broker) answers; without it every request fails."""
+    try:
+        _services().redis.ping()
+    except redis.RedisError as exc:
+        return jsonify(status="unavailable", error=str(exc)), 503
+    return jsonify(status="ok"), 200
+
+
+# --- end of shallow probes ---------------------------------------------------------------------
+
+
 @api.get("/load")
 def load() -> Response:
     """Per language and in total: waiting (in its backlog, not yet read by a dispatcher), active

@@ -33,7 +33,10 @@ log = structlog.get_logger("ingress")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Routes anyone may call without an API key or a rate limit: probes, scrapers, the schema.
-OPEN_ENDPOINTS = frozenset({"api.health", "api.load", "api.metrics_text", "api.openapi_document"})
+OPEN_ENDPOINTS = frozenset(
+    {"api.health", "api.load", "api.metrics_text", "api.openapi_document"}
+    | {"api.healthz", "api.readyz"}  # probes: no API key (docs/deploy-knative.md)
+)
 READ_ENDPOINTS = frozenset(
     {
         "api.job",

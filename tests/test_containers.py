@@ -18,7 +18,8 @@ LANGUAGES = ["python", "javascript", "java", "cpp", "go"]
 
 def test_one_dockerfile_per_service_and_language() -> None:
     names = {path.parent.name for path in DOCKERFILES}
-    assert names == {"ingress", "sink", "dispatcher"} | {f"executor-{lang}" for lang in LANGUAGES}
+    services = {"ingress", "sink", "dispatcher", "broker-ingress", "callbacks"}
+    assert names == services | {f"executor-{lang}" for lang in LANGUAGES}
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)

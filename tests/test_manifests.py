@@ -31,6 +31,16 @@ SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/production", "overlays/gvisor"]
 KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes Knative 1.22 supports
 KNATIVE_GROUPS = ("serving.knative.dev", "eventing.knative.dev")
+# The Knative Services besides one per executor (config/base/3xx-executor-<language>.yaml).
+SERVICES = {"ingress", "sink", "broker-ingress", "callbacks"}
+EXECUTORS = {
+    p.stem.partition("-executor-")[2] for p in (REPO / "config" / "base").glob("3*-executor-*.yaml")
+}
+# Triggers besides one execute-<language> per executor: the sink's three, callbacks' two.
+OTHER_TRIGGERS = {"sink-started", "sink-completed", "sink-failed"} | {
+    "callbacks-completed",
+    "callbacks-failed",
+}
 
 Resource = dict[str, Any]
 
@@ -218,14 +228,15 @@ def test_core_validation_refuses_a_wrong_type() -> None:
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_knative_services_match_the_crd(kustomization: str) -> None:
     services = sentinel_rules.ksvcs(render(kustomization))
-    assert len(services) == 7
+    assert set(services) == SERVICES | {f"executor-{language}" for language in EXECUTORS}
     assert {name: crd_errors(s) for name, s in services.items() if crd_errors(s)} == {}
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_cluster_triggers_match_the_crd(kustomization: str) -> None:
     triggers = sentinel_rules.triggers(render(kustomization))
-    assert len(triggers) == 8
+    names = {t["metadata"]["name"] for t in triggers}
+    assert names == OTHER_TRIGGERS | {f"execute-{language}" for language in EXECUTORS}
     assert [crd_errors(t) for t in triggers if crd_errors(t)] == []
 
 
@@ -428,7 +439,7 @@ INCONSISTENT = {
         ("spec", "template", "metadata", "annotations", "autoscaling.knative.dev/max-scale"), "1"
     ),
     "no Knative Service": _drop_policy("executor-go"),
-    "not DNS only": _policy_allowing_executor_egress,
+    "not DNS and the broker ingress only": _policy_allowing_executor_egress,
     "not denied by default": _drop_policy("default-deny"),
     "REDIS_URL set in plain text": _set(
         ("spec", "template", "spec", "containers", 0, "env"),
@@ -439,6 +450,126 @@ INCONSISTENT = {
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "sentinel"}}
     ),
     "SENTINEL_NAMESPACE": _set(("metadata", "namespace"), "default", target="dispatcher"),
+}
+
+
+# --- the broker ingress, callbacks and their network paths -------------------------------------
+
+
+def _policy(resources: list[Resource], name: str) -> Resource:
+    return next(
+        r for r in resources if r["kind"] == "NetworkPolicy" and r["metadata"]["name"] == name
+    )
+
+
+def _edit_policy(name: str, edit: Any) -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        edit(_policy(resources, name)["spec"])
+
+    return mutate
+
+
+def _drop_from_in_list(policy: str, component: str) -> Any:
+    def edit(spec: Resource) -> None:
+        rules = spec.get("ingress") or spec.get("egress")
+        peers = rules[0].get("from") or rules[0].get("to")
+        selector = peers[0]["podSelector"] if "ingress" in spec else spec["podSelector"]
+        selector["matchExpressions"][0]["values"].remove(component)
+
+    return _edit_policy(policy, edit)
+
+
+def _callbacks_env(variables: list[Resource]) -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        container = sentinel_rules.ksvcs(resources)["callbacks"]["spec"]["template"]["spec"]
+        kept = [v for v in container["containers"][0]["env"] if v["name"] != variables[0]["name"]]
+        container["containers"][0]["env"] = kept + variables[1:]
+
+    return mutate
+
+
+def _dead_letter_to_nowhere(resources: list[Resource]) -> None:
+    config_map = sentinel_rules.config_map(resources, "sentinel-triggers")
+    text = config_map["data"]["triggers.yaml"]
+    dead = "kind: Service, name: callbacks}\n      uri: /dead"
+    assert dead in text
+    config_map["data"]["triggers.yaml"] = text.replace(dead, dead.replace("callbacks", "gone"))
+
+
+def _drop_ksvc(name: str) -> Any:
+    def mutate(resources: list[Resource]) -> None:
+        resources[:] = [
+            r
+            for r in resources
+            if not (
+                r["kind"] == "Service"
+                and r["apiVersion"].startswith("serving.")
+                and r["metadata"]["name"] == name
+            )
+        ]
+
+    return mutate
+
+
+INCONSISTENT |= {
+    "K_SINK is not the broker ingress": _executor_env("K_SINK", "http://sink.sentinel"),
+    "the executors' K_SINK": _drop_ksvc("broker-ingress"),
+    "dead-letter sink has no Knative Service gone": _dead_letter_to_nowhere,
+    "SENTINEL_CALLBACK_SECRET set in plain text": _callbacks_env(
+        [
+            {"name": "SENTINEL_CALLBACK_SECRET"},
+            {"name": "SENTINEL_CALLBACK_SECRET", "value": "hunter2"},
+        ]
+    ),
+    "SENTINEL_CALLBACK_SECRET does not come from a Secret": _callbacks_env(
+        [{"name": "SENTINEL_CALLBACK_SECRET"}]
+    ),
+    # An executor's egress rule that also admits every pod of the namespace (Redis, the sink).
+    "executors egress to": _edit_policy(
+        "executor-egress-broker-ingress",
+        lambda spec: spec["egress"][1]["to"][0].update(podSelector={}),
+    ),
+    "executor: egress to addresses outside the cluster": _edit_policy(
+        "executor-egress-broker-ingress",
+        lambda spec: spec["egress"][0]["to"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+    ),
+    "dispatcher: egress to addresses outside the cluster": _edit_policy(
+        "subscribers-egress",
+        lambda spec: spec["egress"][0]["to"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+    ),
+    "executors cannot reach the broker ingress": _drop_policy("broker-ingress-from-executors"),
+    # Each side of a path: Redis's ingress rule, and the client's egress rule (callbacks' has an
+    # ipBlock too, which must not count as a way to Redis).
+    "broker-ingress cannot reach Redis": _drop_from_in_list("redis-ingress", "broker-ingress"),
+    "callbacks cannot reach Redis": _drop_from_in_list("redis-clients-egress", "callbacks"),
+    "executors may reach Redis": _edit_policy(
+        "redis-ingress",
+        lambda spec: spec["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0][
+            "values"
+        ].append("executor"),
+    ),
+    "does not except ['169.254.0.0/16']": _edit_policy(
+        "callbacks-egress",
+        lambda spec: spec["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"),
+    ),
+    "ports other than 80/443": _edit_policy(
+        "callbacks-egress", lambda spec: spec["egress"][0]["ports"].append({"port": 22})
+    ),
+    "callbacks may egress anywhere": _edit_policy(
+        "callbacks-egress", lambda spec: spec["egress"][0].pop("to")
+    ),
+    "callbacks cannot reach the internet": _drop_policy("callbacks-egress"),
+    # Probes: the deep /health as the ingress's probe; a dispatcher without its check.
+    "ingress: readinessProbe is not GET /readyz": _set(
+        (*CONTAINER, "readinessProbe"), {"httpGet": {"path": "/health"}}, target="ingress"
+    ),
+    "ingress: livenessProbe is not GET /healthz": _set(
+        (*CONTAINER, "livenessProbe"), {"tcpSocket": {}}, target="ingress"
+    ),
+    "dispatcher: readinessProbe is not": _set(
+        (*CONTAINER, "readinessProbe", "exec", "command"), ["true"], target="dispatcher"
+    ),
+    "is not on a writable volume": _set((*CONTAINER, "volumeMounts"), [], target="dispatcher"),
 }
 
 
@@ -466,3 +597,23 @@ def test_executors_cover_the_cluster_triggers_and_the_local_languages() -> None:
     assert {t["metadata"]["name"] for t in local} <= {
         t["metadata"]["name"] for t in sentinel_rules.triggers(resources)
     }
+
+
+TRIGGER_FILES = [
+    REPO / "config" / "triggers.yaml",
+    *sorted((REPO / "config").glob("*/**/triggers.yaml")),
+]
+
+
+@pytest.mark.parametrize("path", TRIGGER_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_only_jobs_with_a_callback_are_routed_to_the_callbacks_service(path: Path) -> None:
+    """Every trigger file routes to callbacks only events marked callback=true (the others would
+    cost each job an HTTP hop and a Redis read for nothing)."""
+    found = 0
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not isinstance(doc, dict) or doc.get("kind") != "Trigger":
+            continue
+        if doc["spec"]["subscriber"].get("ref", {}).get("name") == "callbacks":
+            assert doc["spec"]["filter"]["attributes"].get("callback") == "true", doc
+            found += 1
+    assert found == 2

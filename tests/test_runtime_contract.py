@@ -1,10 +1,12 @@
 """Knative's runtime contract, on the real entrypoints the images run.
 
-Each HTTP service (`python -m functions`, `python -m eventing.sink`, `python -m ingress`) is
-started as a process with only PORT telling it where to listen, as Knative does, and must answer
-its probe paths. The executor must finish the job in flight when SIGTERM arrives (Knative stops
-a pod that way on scale-down) and answer /health while every sandbox slot is busy (the manifests
-probe it with SENTINEL_HEALTH_THREADS=1 and containerConcurrency = SENTINEL_SLOTS).
+Each HTTP service (`python -m functions`, `python -m eventing.sink`, `python -m ingress`,
+`python -m eventing.broker_ingress`, `python -m eventing.callbacks`) is started as a process with
+only PORT telling it where to listen, as Knative does, and must answer its probe paths. The
+dispatcher, which serves no HTTP, must pass its exec probe (`--check`) only while it works. The
+executor must finish the job in flight when SIGTERM arrives (Knative stops a pod that way on
+scale-down) and answer /health while every sandbox slot is busy (the manifests probe it with
+SENTINEL_HEALTH_THREADS=1 and containerConcurrency = SENTINEL_SLOTS).
 Real Redis, real gunicorn, real sandbox: nothing is mocked.
 """
 
@@ -211,7 +213,8 @@ def test_ingress_listens_on_port_and_answers_probes(
     ingress = spawn("ingress", {**env, "PORT": str(port)})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{url}/load", ingress)  # the manifests' readiness probe
+        wait_for(f"{url}/readyz", ingress)  # the manifests' readiness probe
+        assert requests.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}  # liveness
         wait_for(f"{url}/health", ingress)
         body = requests.get(f"{url}/health", timeout=5).json()
         assert body["status"] == "ok", body
@@ -231,3 +234,125 @@ def test_sink_exits_cleanly_on_sigterm(redis_url: str) -> None:
         assert process.wait(20) == 0
     finally:
         stop(process)
+
+
+def test_ingress_probes_are_shallow_and_need_no_api_key(tmp_path: Path) -> None:
+    """/healthz answers with Redis down (liveness must not restart pods for it), /readyz says
+    503 then; both answer without the X-API-Key every other route requires. No subscriber runs:
+    neither probe asks one (the /health deep check would, and wake executors)."""
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    port = free_port()
+    env = base_env(
+        PORT=str(port),
+        REDIS_URL=dead_redis,
+        SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
+        SENTINEL_SERVICE_URLS=local_service_urls(
+            REPO / "config" / "triggers.yaml",
+            executor="http://127.0.0.1:9",
+            sink="http://127.0.0.1:9",
+            callbacks="http://127.0.0.1:9",
+        ),
+        SENTINEL_INGRESS_WORKERS="1",
+        SENTINEL_API_KEYS="k1",
+    )
+    ingress = spawn("ingress", env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/healthz", ingress)
+        ready = requests.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["status"] == "unavailable"
+        # The probes are open; the API is not (the key is enforced on this very process).
+        assert requests.get(f"{url}/languages", timeout=10).status_code == 401
+    finally:
+        stop(ingress)
+
+
+def test_broker_ingress_listens_on_port_answers_readiness_and_exits_on_sigterm(
+    redis_url: str,
+) -> None:
+    port = free_port()
+    env = base_env(
+        PORT=str(port), REDIS_URL=redis_url, SENTINEL_TRIGGERS=str(REPO / "config/triggers.yaml")
+    )
+    process = spawn("eventing.broker_ingress", env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", process)  # the manifest's readiness probe
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        stop(process)
+
+
+def test_callbacks_listens_on_port_and_answers_readiness(callbacks: str) -> None:
+    assert requests.get(f"{callbacks}/health", timeout=5).json() == {"status": "ok"}
+
+
+def _check(heartbeat: Path) -> subprocess.CompletedProcess[str]:
+    """The dispatcher's readiness probe, as the manifest runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "eventing.dispatcher", "--check"],
+        cwd=REPO,
+        env=base_env(SENTINEL_HEARTBEAT_FILE=str(heartbeat)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_dispatcher_check_passes_only_while_its_heartbeat_is_fresh(
+    redis_url: str, tmp_path: Path
+) -> None:
+    heartbeat = tmp_path / "heartbeat"
+    before = _check(heartbeat)
+    assert before.returncode == 1 and "no heartbeat file" in before.stderr
+    env = base_env(
+        REDIS_URL=redis_url,
+        SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
+        SENTINEL_HEARTBEAT_FILE=str(heartbeat),
+    )
+    dispatcher = spawn("eventing.dispatcher", env)
+    try:
+        deadline = time.monotonic() + 30
+        while _check(heartbeat).returncode != 0:
+            assert dispatcher.poll() is None, "the dispatcher died"
+            assert time.monotonic() < deadline, "--check never passed with a live dispatcher"
+            time.sleep(0.2)
+    finally:
+        stop(dispatcher)
+    # A heartbeat older than its time to live is a dead or stuck dispatcher (or no Redis).
+    old = time.time() - 60
+    os.utime(heartbeat, (old, old))
+    stale = _check(heartbeat)
+    assert stale.returncode == 1 and "old" in stale.stderr
+
+
+def test_dispatcher_without_redis_never_writes_its_heartbeat(tmp_path: Path) -> None:
+    """The file is touched only after the heartbeat reached Redis: a dispatcher cut off from
+    Redis delivers nothing and must not look ready."""
+    heartbeat = tmp_path / "heartbeat"
+    env = base_env(
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        SENTINEL_TRIGGERS=str(REPO / "config" / "triggers.yaml"),
+        SENTINEL_HEARTBEAT_FILE=str(heartbeat),
+    )
+    dispatcher = subprocess.Popen(
+        [sys.executable, "-m", "eventing.dispatcher"],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dispatcher.stdout is not None
+        for line in dispatcher.stdout:  # until the first heartbeat has been tried, and failed
+            if "heartbeat failed" in line:
+                break
+        else:
+            raise AssertionError(f"the dispatcher exited with {dispatcher.wait()}")
+        assert not heartbeat.exists()
+        assert _check(heartbeat).returncode == 1
+    finally:
+        stop(dispatcher)  # type: ignore[arg-type]  # a text-mode Popen
