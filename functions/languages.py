@@ -104,9 +104,7 @@ class Language:
         paths = {arg for command in commands for arg in command if arg.startswith("/usr/")}
         programs = {c[0] for c in commands if c and c[0].startswith("/usr/")}
         return sorted(
-            p
-            for p in paths
-            if not (os.access(p, os.X_OK) if p in programs else os.path.exists(p))
+            p for p in paths if not (os.access(p, os.X_OK) if p in programs else os.path.exists(p))
         )
 
     def precompiled_header(self) -> Path | None:

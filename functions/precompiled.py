@@ -75,7 +75,9 @@ def _build(language: Language, where: Path) -> None:
         assert header is not None and isinstance(command, list)
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         os.close(handle)
-        argv = [str(a).replace("{header}", str(header)).replace("{output}", temporary) for a in command]
+        argv = [
+            str(a).replace("{header}", str(header)).replace("{output}", temporary) for a in command
+        ]
         done = subprocess.run(
             argv, capture_output=True, timeout=300, env={"PATH": "/usr/bin:/bin"}, check=False
         )

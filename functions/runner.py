@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def cache_for(settings: ExecutorSettings) -> compile_cache.CompileCache:
     key = (settings.cache_root / "compiled", settings.compile_cache_mb)
     with _CACHES_LOCK:
         if key not in _CACHES:
-            _CACHES[key] = compile_cache.CompileCache(key[0], settings.compile_cache_mb * 1024 * 1024)
+            bound = settings.compile_cache_mb * 1024 * 1024
+            _CACHES[key] = compile_cache.CompileCache(key[0], bound)
         return _CACHES[key]
 
 
@@ -358,8 +360,8 @@ def _internal_error(
     )
 
 
-def _mean(values: object) -> int:
-    numbers = list(values)  # type: ignore[call-overload]
+def _mean(values: Iterable[int]) -> int:
+    numbers = list(values)
     return round(sum(numbers) / len(numbers))
 
 

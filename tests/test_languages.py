@@ -51,7 +51,7 @@ func main() {
 \ts := bufio.NewScanner(os.Stdin)
 \tfor s.Scan() { var n int; fmt.Sscan(s.Text(), &n); fmt.Println(n * 2) }
 }""",
-    "c": "#include <stdio.h>\nint main(void) { long n; while (scanf(\"%ld\", &n) == 1) printf(\"%ld\\n\", n * 2); return 0; }",
+    "c": '#include <stdio.h>\nint main(void) { long n; while (scanf("%ld", &n) == 1) printf("%ld\\n", n * 2); return 0; }',
     "typescript": (
         "const text: string = require('fs').readFileSync(0, 'utf8');\n"
         "text.split('\\n').filter(Boolean).forEach((l: string) => console.log(Number(l) * 2));"
@@ -64,10 +64,10 @@ fn main() {
     }
 }""",
     "ruby": "STDIN.each_line { |l| puts l.to_i * 2 }",
-    "php": "<?php\nwhile (($l = fgets(STDIN)) !== false) { echo intval($l) * 2, \"\\n\"; }",
-    "bash": 'while read -r n; do echo $((n * 2)); done',
+    "php": '<?php\nwhile (($l = fgets(STDIN)) !== false) { echo intval($l) * 2, "\\n"; }',
+    "bash": "while read -r n; do echo $((n * 2)); done",
     "lua": "for line in io.lines() do print(math.tointeger(tonumber(line) * 2)) end",
-    "perl": "while (my $l = <STDIN>) { print $l * 2, \"\\n\"; }",
+    "perl": 'while (my $l = <STDIN>) { print $l * 2, "\\n"; }',
     "csharp": """using System;
 class P { static void Main() { string l; while ((l = Console.ReadLine()) != null) Console.WriteLine(long.Parse(l) * 2); } }""",
     "sqlite3": "CREATE TABLE t(n INTEGER);\n.import /dev/stdin t\nSELECT n * 2 FROM t;",
@@ -90,7 +90,7 @@ BROKEN = {
     "go": "package main\nfunc main() { x := }",
     "c": "int main(void) { return undeclared; }",
     "typescript": "const n: number = 'not a number';\nconsole.log(n);",
-    "rust": "fn main() { let x: i32 = \"text\"; }",
+    "rust": 'fn main() { let x: i32 = "text"; }',
     "ruby": "puts(1 +\nend end",
     "php": "<?php\necho 'unclosed\n",
     "bash": "if then fi fi",

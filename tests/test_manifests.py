@@ -28,7 +28,25 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
-LANGUAGES = ["python", "javascript", "java", "cpp", "go", "c", "typescript", "rust", "ruby", "php", "bash", "lua", "perl", "csharp", "sqlite3", "pascal", "fortran"]
+LANGUAGES = [
+    "python",
+    "javascript",
+    "java",
+    "cpp",
+    "go",
+    "c",
+    "typescript",
+    "rust",
+    "ruby",
+    "php",
+    "bash",
+    "lua",
+    "perl",
+    "csharp",
+    "sqlite3",
+    "pascal",
+    "fortran",
+]
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/production", "overlays/gvisor"]
 KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes Knative 1.22 supports
 KNATIVE_GROUPS = ("serving.knative.dev", "eventing.knative.dev")
