@@ -62,14 +62,22 @@ def bench_broker(session: nox.Session) -> None:
     session.run("python", "benchmarks/broker.py", "--out", "docs/bench/broker.json")
 
 
+def bench_languages(session: nox.Session) -> None:
+    """Per language: job time with the compiler vs with the compile cache, and hello world's
+    sandboxed run (docs/bench/languages.json)."""
+    session.run("python", "-m", "benchmarks.languages")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks on this machine; results in docs/bench/*.json, summarised in
-    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker) runs one."""
+    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker, or languages) runs one."""
     _system_packages(session)
     session.install("-e", ".")
-    wanted = set(session.posargs) or {"sandbox", "broker"}
+    wanted = set(session.posargs) or {"sandbox", "broker", "languages"}
     if "sandbox" in wanted:
         bench_sandbox(session)
     if "broker" in wanted:
         bench_broker(session)
+    if "languages" in wanted:
+        bench_languages(session)
