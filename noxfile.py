@@ -67,16 +67,24 @@ def bench_service(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.service")
 
 
+def bench_languages(session: nox.Session) -> None:
+    """Per language: job time with the compiler vs with the compile cache, and hello world's
+    sandboxed run (docs/bench/languages.json)."""
+    session.run("python", "-m", "benchmarks.languages")
+
+
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks on this machine; results in docs/bench/*.json, summarised in
-    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker, service) runs one."""
+    docs/benchmarks.md. `nox -s bench -- sandbox` (or broker, languages, service) runs one."""
     _system_packages(session)
     session.install("-e", ".")
-    wanted = set(session.posargs) or {"sandbox", "broker", "service"}
+    wanted = set(session.posargs) or {"sandbox", "broker", "languages", "service"}
     if "sandbox" in wanted:
         bench_sandbox(session)
     if "broker" in wanted:
         bench_broker(session)
+    if "languages" in wanted:
+        bench_languages(session)
     if "service" in wanted:
         bench_service(session)

@@ -193,6 +193,9 @@ class StageResult(_Model):
     wall_time: int = 0
     memory_kb: int = 0
     verdict: Verdict = "accepted"
+    # True when the compile cache answered: the compiler did not run, and the times and memory
+    # are those of the compile that filled the cache.
+    cached: bool | None = None
 
 
 class ExecutionResult(_Model):

@@ -13,7 +13,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
-from functions import runner, sandbox
+from functions import precompiled, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
 from functions.settings import ExecutorSettings
@@ -27,6 +27,16 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     logs.configure("executor")
     registry = load_registry()
     languages = served(registry, settings.languages)
+    wanted = registry if settings.languages is None else settings.languages
+    # Configured for this executor but not installed: named with what is missing, so the
+    # ingress can refuse them with a clear 400 rather than queue jobs that cannot run.
+    unavailable = {
+        name: registry[name].missing()
+        for name in wanted
+        if name in registry and name not in languages
+    }
+    for language in languages.values():
+        precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)
     app = Flask(__name__)
 
@@ -75,13 +85,35 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             executor=settings.name,
             languages=sorted(languages),
             limits=sandbox.limits_mode(),
+            compileCache=_cache_stats(settings),
         )
 
     @app.get("/languages")
     def list_languages() -> Response:
-        return jsonify(languages=[_describe(lang) for lang in languages.values()])
+        return jsonify(
+            languages=[_describe(lang) for lang in languages.values()],
+            unavailable=[
+                {
+                    "name": name,
+                    "missing": missing,
+                    "packages": list(registry[name].packages),
+                }
+                for name, missing in sorted(unavailable.items())
+            ],
+        )
 
     return app
+
+
+def _cache_stats(settings: ExecutorSettings) -> dict[str, int]:
+    cache = runner.cache_for(settings)
+    return {
+        "hits": cache.stats.hits,
+        "misses": cache.stats.misses,
+        "stores": cache.stats.stores,
+        "evictions": cache.stats.evictions,
+        "maxBytes": cache.max_bytes,
+    }
 
 
 def _describe(language: Language) -> dict[str, Any]:

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from functions import checkers
 from functions.sandbox import Limits, Outcome
 
-
-def trimmed_lines(text: str) -> list[str]:
-    """Judge0's comparison: CRLF as LF, each line right-stripped, trailing blank lines ignored."""
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
+trimmed_lines = checkers.lines
 
 
-def matches(actual: str, expected: str, mode: str = "trimmed") -> bool:
-    """True when `actual` is an accepted answer for `expected` under `mode`."""
-    if mode == "exact":
-        return actual == expected
-    return trimmed_lines(actual) == trimmed_lines(expected)
+def matches(
+    actual: str, expected: str, mode: str = "trimmed", tolerance: checkers.Tolerance | None = None
+) -> bool:
+    """True when `actual` is an accepted answer for `expected` under `mode` (functions.checkers)."""
+    return checkers.check(actual, expected, mode, tolerance).passed
 
 
 def verdict(
@@ -34,6 +29,7 @@ def verdict(
     actual: str,
     mode: str = "trimmed",
     out_of_memory: Sequence[str] = (),
+    tolerance: checkers.Tolerance | None = None,
 ) -> str:
     """The verdict of one run; `expected` None means there is nothing to compare against.
 
@@ -50,7 +46,7 @@ def verdict(
         return "memory_limit_exceeded"
     if failed:
         return "runtime_error"
-    if expected is None or matches(actual, expected, mode):
+    if expected is None or matches(actual, expected, mode, tolerance):
         return "accepted"
     return "wrong_answer"
 

@@ -6,6 +6,7 @@ A language whose toolchain is not installed is left out of the served set (and s
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import subprocess
@@ -39,18 +40,46 @@ class Language:
     address_space_limit: bool = True
     out_of_memory: tuple[str, ...] = ()
     main_class: str | None = None
+    source_suffixes: tuple[str, ...] = ()
+    compiler_options: tuple[str, ...] = ()
+    support_files: Mapping[str, str] = field(default_factory=dict)
+    precompiled: Mapping[str, object] = field(default_factory=dict)
 
-    def source_name(self, code: str) -> str:
-        """The file the code is written to: Java's must be named after its public class."""
+    def source_name(self, code: str, default: str | None = None) -> str:
+        """The file the entry point is written to: Java's must be named after its public class;
+        else `default` (a multi-file entry's own name) or the registry's source_file."""
         if self.main_class:
             found = re.search(self.main_class, code)
             if found:
                 return found.group(1) + Path(self.source_file).suffix
-        return self.source_file
+        return default or self.source_file
 
-    def expand(self, command: tuple[str, ...], memory_kb: int, source: str) -> tuple[str, ...]:
-        """`command` with {heap_mb}, {source} and {main} filled in for one step."""
-        return tuple(self._fill(arg, memory_kb, source) for arg in command)
+    def expand(
+        self,
+        command: tuple[str, ...],
+        memory_kb: int,
+        source: str,
+        *,
+        sources: tuple[str, ...] = (),
+        options: tuple[str, ...] = (),
+        pch_dir: str = "/nonexistent",
+    ) -> tuple[str, ...]:
+        """`command` with its placeholders filled in for one step; {sources} and {options}
+        stand alone in their argument and are spliced (an empty list leaves nothing)."""
+        expanded: list[str] = []
+        for arg in command:
+            if arg == "{sources}":
+                expanded += sources or (source,)
+            elif arg == "{options}":
+                expanded += options
+            else:
+                expanded.append(self._fill(arg, memory_kb, source).replace("{pch_dir}", pch_dir))
+        return tuple(expanded)
+
+    def refused_options(self, options: tuple[str, ...]) -> list[str]:
+        """The compiler options the registry does not allow for this language."""
+        allowed = [re.compile(pattern) for pattern in self.compiler_options]
+        return [o for o in options if not any(p.fullmatch(o) for p in allowed)]
 
     def environment(self, memory_kb: int, source: str) -> dict[str, str]:
         """The language's environment with its placeholders filled in."""
@@ -67,12 +96,22 @@ class Language:
     @property
     def installed(self) -> bool:
         """True when the programs the language runs exist on this machine."""
-        programs = {self.version_command[0]}
-        if not self.run[0].startswith("/box/"):  # else the compile step makes it
-            programs.add(self.run[0])
-        if self.compile:
-            programs.add(self.compile[0])
-        return all(os.access(p, os.X_OK) for p in programs)
+        return not self.missing()
+
+    def missing(self) -> list[str]:
+        """Toolchain paths named by the version, compile and run commands that are absent."""
+        commands = [self.version_command, self.compile or (), self.run]
+        paths = {arg for command in commands for arg in command if arg.startswith("/usr/")}
+        programs = {c[0] for c in commands if c and c[0].startswith("/usr/")}
+        return sorted(
+            p for p in paths if not (os.access(p, os.X_OK) if p in programs else os.path.exists(p))
+        )
+
+    def precompiled_header(self) -> Path | None:
+        """The system header to precompile, when the registry names one and it is installed."""
+        pattern = self.precompiled.get("header")
+        found = sorted(glob.glob(str(pattern))) if pattern else []
+        return Path(found[-1]) if found else None
 
     @cached_property
     def version(self) -> str:
@@ -124,6 +163,10 @@ def _language(key: str, table: dict[str, object]) -> Language:
     heap_percent = table.get("heap_percent", 100)
     assert isinstance(heap_percent, int), f"{key}.heap_percent must be an integer"
     main_class = table.get("main_class")
+    support = table.get("support_files", {})
+    assert isinstance(support, dict), f"{key}.support_files must be a table"
+    precompiled = table.get("precompiled", {})
+    assert isinstance(precompiled, dict), f"{key}.precompiled must be a table"
     return Language(
         id=key,
         display_name=str(table.get("display_name", key)),
@@ -142,4 +185,8 @@ def _language(key: str, table: dict[str, object]) -> Language:
         address_space_limit=bool(table.get("address_space_limit", True)),
         out_of_memory=strings("out_of_memory"),
         main_class=str(main_class) if main_class else None,
+        source_suffixes=strings("source_suffixes"),
+        compiler_options=strings("compiler_options"),
+        support_files={str(k): str(v) for k, v in support.items()},
+        precompiled=dict(precompiled),
     )

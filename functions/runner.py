@@ -1,25 +1,50 @@
-"""Run one submission: compile once, run each test case in a fresh sandbox, judge, summarise.
+"""Run one submission: compile once (or reuse the compile cache), run each test case in a fresh
+sandbox, judge, summarise.
 
 A job's verdict is that of its first failing test; its time is the sum of the tests' CPU time
-and its memory the largest peak. Infrastructure faults become `internal_error` with the cause
-logged, never a silent drop.
+and its memory the largest peak. With numberOfRuns N each case runs N times (stopping at a run
+that fails): times and memory are the runs' averages, the output and verdict the last run's.
+Infrastructure faults become `internal_error` with the cause logged, never a silent drop.
 """
 
 from __future__ import annotations
 
-import base64
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from eventing.contract import ExecutionResult, SourceFile, Submission, TestCase, TestResult
-from functions import grading, sandbox
+from eventing.contract import (
+    ExecutionResult,
+    StageResult,
+    Submission,
+    TestCase,
+    TestResult,
+)
+from functions import checkers, compile_cache, grading, precompiled, sandbox, sources
 from functions.languages import Language
 from functions.settings import ExecutorSettings
 
 log = structlog.get_logger(__name__)
+
+# Merges stderr into stdout in order (one pipe for both), then becomes the program.
+_REDIRECT = ("/bin/sh", "-c", 'exec "$@" 2>&1', "sh")
+_CACHES: dict[tuple[Path, int], compile_cache.CompileCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def cache_for(settings: ExecutorSettings) -> compile_cache.CompileCache:
+    """The process's compile cache for these settings (one per root and bound)."""
+    key = (settings.cache_root / "compiled", settings.compile_cache_mb)
+    with _CACHES_LOCK:
+        if key not in _CACHES:
+            bound = settings.compile_cache_mb * 1024 * 1024
+            _CACHES[key] = compile_cache.CompileCache(key[0], bound)
+        return _CACHES[key]
 
 
 def run_limits(
@@ -31,22 +56,34 @@ def run_limits(
     wall_ms = asked.wall_time_ms or own.get("wall_ms") or settings.default_wall_ms
     memory_mb = asked.memory_mb or own.get("memory_mb") or settings.default_memory_mb
     output_kb = asked.output_kb or settings.default_output_kb
+    processes = asked.processes or own.get("processes") or settings.default_processes
+    file_size_kb = asked.file_size_kb or settings.default_file_size_kb
+    stack_kb = asked.stack_kb or settings.default_stack_kb
     return sandbox.Limits(
         cpu_ms=min(cpu_ms, settings.max_cpu_ms),
         wall_ms=min(wall_ms, settings.max_wall_ms),
         memory_kb=min(memory_mb, settings.max_memory_mb) * 1024,
         output_bytes=min(output_kb, settings.max_output_kb) * 1024,
-        processes=own.get("processes") or settings.default_processes,
+        processes=min(processes, settings.max_processes),
+        file_size_bytes=min(file_size_kb, settings.max_file_size_kb) * 1024,
+        stack_bytes=min(stack_kb, settings.max_stack_kb) * 1024,
         address_space=language.address_space_limit,
     )
 
 
-def compile_limits(language: Language, settings: ExecutorSettings) -> sandbox.Limits:
-    """Compilers get their own, larger, fixed limits: a compile bomb is stopped like a run."""
+def compile_limits(
+    language: Language, settings: ExecutorSettings, submission: Submission | None = None
+) -> sandbox.Limits:
+    """Compilers get their own, larger limits (the server's are the default and the maximum):
+    a compile bomb is stopped like a run."""
+    asked = submission.limits if submission is not None else None
+    cpu_ms = (asked and asked.compile_cpu_time_ms) or settings.compile_cpu_ms
+    wall_ms = (asked and asked.compile_wall_time_ms) or settings.compile_wall_ms
+    memory_mb = (asked and asked.compile_memory_mb) or settings.compile_memory_mb
     return sandbox.Limits(
-        cpu_ms=settings.compile_cpu_ms,
-        wall_ms=settings.compile_wall_ms,
-        memory_kb=settings.compile_memory_mb * 1024,
+        cpu_ms=min(cpu_ms, settings.compile_cpu_ms),
+        wall_ms=min(wall_ms, settings.compile_wall_ms),
+        memory_kb=min(memory_mb, settings.compile_memory_mb) * 1024,
         output_bytes=64 * 1024,
         processes=128,
         tmp_bytes=256 * 1024 * 1024,
@@ -72,55 +109,139 @@ def execute(
         shutil.rmtree(work, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    entry: str
+    stage: StageResult | None
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.stage is not None and self.stage.verdict != "accepted"
+
+
 def _execute(
     submission: Submission, language: Language, settings: ExecutorSettings, work: Path
 ) -> ExecutionResult:
     box = work / "box"
-    box.mkdir()
-    entry = submission.code
-    if entry is None:  # multi-file: the first file is the entry point (issue 4 refines this)
-        assert submission.files
-        entry = _decoded(submission.files[0])
-    source = language.source_name(entry)
-    for extra in (submission.files or [])[0 if submission.code is not None else 1 :]:
-        path = box / extra.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
-            _decoded(extra).encode()
-            if extra.encoding == "utf8"
-            else base64.b64decode(extra.content)
+    options = tuple((submission.compiler_options or "").split())
+    refusal = _refused(language, options)
+    if refusal:
+        return ExecutionResult(
+            id=submission.id,
+            language=language.id,
+            verdict="compilation_error",
+            compile_output=refusal,
+            executor=settings.name,
         )
-    (box / source).write_text(entry)
     if language.compile:
-        step = compile_limits(language, settings)
-        compiled = sandbox.run(
-            language.expand(language.compile, step.memory_kb, source),
-            limits=step,
-            box=box,
-            env=language.environment(step.memory_kb, source),
-            ro_paths=language.ro_paths,
+        compiled = _compile(submission, language, settings, options, box, work)
+    else:
+        box.mkdir()
+        compiled = _Compiled(sources.write(submission, language, box).entry, None)
+    if compiled.failed:
+        return ExecutionResult(
+            id=submission.id,
+            language=language.id,
+            verdict="compilation_error",
+            compile_output=compiled.message,
+            compile=compiled.stage,
+            executor=settings.name,
         )
-        if compiled.exit_code != 0 or compiled.wall_timed_out or compiled.output_exceeded:
-            message = _text(compiled.stderr) + _text(compiled.stdout)
-            stopped = _stopped_by(compiled, step)
-            if stopped:
-                message += f"\n[compilation stopped: {stopped}]"
-            return ExecutionResult(
-                id=submission.id,
-                language=language.id,
-                verdict="compilation_error",
-                compile_output=message,
-                executor=settings.name,
-            )
     limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
     results: list[TestResult] = []
     for case in cases:
-        result = _run_case(case, language, limits, box, source, submission.compare)
+        result = _run_case(submission, case, language, limits, box, compiled.entry)
         results.append(result)
         if submission.stop_on_first_failure and result.verdict != "accepted":
             break
-    return _summarise(submission, language, settings, results)
+    return _summarise(submission, language, settings, results, compiled.stage)
+
+
+def _refused(language: Language, options: tuple[str, ...]) -> str:
+    """Why the submission's compilerOptions are refused ("" when they are not)."""
+    if not options:
+        return ""
+    if not language.compile or not language.compiler_options:
+        return f"compilerOptions: {language.id} takes no compiler options"
+    refused = language.refused_options(options)
+    if refused:
+        return (
+            f"compilerOptions: not allowed for {language.id}: {' '.join(refused)} "
+            f"(allowed: {', '.join(language.compiler_options)})"
+        )
+    return ""
+
+
+def _compile(
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    options: tuple[str, ...],
+    box: Path,
+    work: Path,
+) -> _Compiled:
+    """Compile into `box`, through the compile cache: same inputs, same entry, no compiler."""
+    assert language.compile is not None
+    cache = cache_for(settings)
+    staged = cache.staging() if cache.enabled else work / "stage"
+    (staged / "box").mkdir(parents=True, exist_ok=True)
+    written = sources.write(submission, language, staged / "box")
+    key = cache.key([language.id, language.version, *language.compile, *options], staged / "box")
+    hit = cache.lookup(key)
+    if hit is not None:
+        cache.discard(staged)
+        try:
+            compile_cache.link_copy(hit.box, box)
+            stage = StageResult(**{**hit.meta["stage"], "cached": True})
+            return _Compiled(written.entry, stage, str(hit.meta.get("message", "")))
+        except (OSError, KeyError, TypeError):  # evicted meanwhile: compile after all
+            shutil.rmtree(box, ignore_errors=True)
+            staged = cache.staging()
+            written = sources.write(submission, language, staged / "box")
+    step = compile_limits(language, settings, submission)
+    pch = precompiled.ready(language, settings.cache_root)
+    argv = language.expand(
+        language.compile,
+        step.memory_kb,
+        written.entry,
+        sources=written.compiled,
+        options=options,
+        pch_dir=str(pch) if pch else "/nonexistent",
+    )
+    outcome = sandbox.run(
+        argv,
+        limits=step,
+        box=staged / "box",
+        env=language.environment(step.memory_kb, written.entry),
+        ro_paths=(*language.ro_paths, *([str(pch)] if pch else [])),
+    )
+    compile_cache.sanitise(staged / "box")
+    failed = outcome.exit_code != 0 or outcome.wall_timed_out or outcome.output_exceeded
+    stopped = _stopped_by(outcome, step) if failed else ""
+    message = (_text(outcome.stderr) + _text(outcome.stdout)) if failed else ""
+    if stopped:
+        message += f"\n[compilation stopped: {stopped}]"
+    stage = StageResult(
+        stdout=_text(outcome.stdout),
+        stderr=_text(outcome.stderr),
+        exit_code=outcome.exit_code,
+        signal=outcome.signal_name,
+        execution_time=outcome.cpu_ms,
+        wall_time=outcome.wall_ms,
+        memory_kb=outcome.memory_kb,
+        verdict="compilation_error" if failed else "accepted",
+        cached=False,
+    )
+    if cache.enabled and not stopped:  # a compile a limit stopped may pass with other limits
+        meta = {"stage": stage.model_dump(exclude={"cached"}), "message": message}
+        entry = cache.store(key, staged, meta)
+        compile_cache.link_copy(entry.box, box)
+    else:
+        (staged / "box").rename(box)
+        cache.discard(staged)
+    return _Compiled(written.entry, stage, message)
 
 
 def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
@@ -139,37 +260,60 @@ def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
 
 
 def _run_case(
+    submission: Submission,
     case: TestCase,
     language: Language,
     limits: sandbox.Limits,
     box: Path,
     source: str,
-    compare: str,
 ) -> TestResult:
-    outcome = sandbox.run(
-        language.expand(language.run, limits.memory_kb, source),
-        limits=limits,
-        stdin=case.input.encode(),
-        box_files=box,
-        env=language.environment(limits.memory_kb, source),
-        ro_paths=language.ro_paths,
-    )
+    argv = (*language.expand(language.run, limits.memory_kb, source), *submission.args)
+    if submission.redirect_stderr_to_stdout:
+        argv = (*_REDIRECT, *argv)
+    tolerance = checkers.Tolerance(submission.absolute_tolerance, submission.relative_tolerance)
+    runs: list[tuple[sandbox.Outcome, str]] = []
+    for _ in range(submission.number_of_runs):
+        outcome = sandbox.run(
+            argv,
+            limits=limits,
+            stdin=case.input.encode(),
+            box_files=box,
+            env=language.environment(limits.memory_kb, source),
+            ro_paths=language.ro_paths,
+        )
+        verdict = grading.verdict(
+            outcome,
+            limits,
+            case.expected,
+            _text(outcome.stdout),
+            submission.compare,
+            language.out_of_memory,
+            tolerance,
+        )
+        runs.append((outcome, verdict))
+        if verdict != "accepted":
+            break
+    outcome, verdict = runs[-1]
     actual = _text(outcome.stdout)
-    verdict = grading.verdict(
-        outcome, limits, case.expected, actual, compare, language.out_of_memory
-    )
+    error = _text(outcome.stderr)
+    if verdict == "wrong_answer" and submission.compare == "regex" and case.expected is not None:
+        note = checkers.pattern(actual, case.expected).note
+        error += f"\n[{note}]" if note else ""
+    passed = None if case.expected is None else verdict == "accepted"
     return TestResult(
         input=case.input,
         expected=case.expected,
         actual_output=actual,
-        error=_text(outcome.stderr),
-        passed=None if case.expected is None else verdict == "accepted",
+        error=error,
+        passed=passed,
         verdict=verdict,  # type: ignore[arg-type]
-        execution_time=outcome.cpu_ms,
-        wall_time=outcome.wall_ms,
-        memory_kb=outcome.memory_kb,
+        execution_time=_mean(o.cpu_ms for o, _ in runs),
+        wall_time=_mean(o.wall_ms for o, _ in runs),
+        memory_kb=_mean(o.memory_kb for o, _ in runs),
         exit_code=outcome.exit_code,
         signal=outcome.signal_name,
+        name=case.name,
+        points=None if case.points is None else (case.points if verdict == "accepted" else 0.0),
     )
 
 
@@ -178,10 +322,13 @@ def _summarise(
     language: Language,
     settings: ExecutorSettings,
     results: list[TestResult],
+    stage: StageResult | None,
 ) -> ExecutionResult:
     first_failure = next((r for r in results if r.verdict != "accepted"), None)
     decisive = first_failure or results[-1]
     single = submission.test_cases is None
+    cases = submission.test_cases or []
+    scored = any(case.points is not None for case in cases)
     return ExecutionResult(
         id=submission.id,
         language=language.id,
@@ -194,6 +341,9 @@ def _summarise(
         exit_code=decisive.exit_code,
         signal=decisive.signal,
         test_cases=None if single else results,
+        compile=stage,
+        score=sum(r.points or 0.0 for r in results) if scored else None,
+        max_score=sum(case.points or 0.0 for case in cases) if scored else None,
         executor=settings.name,
     )
 
@@ -210,16 +360,14 @@ def _internal_error(
     )
 
 
+def _mean(values: Iterable[int]) -> int:
+    numbers = list(values)
+    return round(sum(numbers) / len(numbers))
+
+
 def _joined(results: list[TestResult]) -> str:
     """Every test's output, one block per test (the seed's `output` in test-cases mode)."""
     return "\n".join(r.actual_output.rstrip("\n") for r in results)
-
-
-def _decoded(source: SourceFile) -> str:
-    """A source file's text (base64 content decoded; bytes that are not UTF-8 replaced)."""
-    if source.encoding == "base64":
-        return base64.b64decode(source.content).decode("utf-8", errors="replace")
-    return source.content
 
 
 def _text(data: bytes) -> str:

@@ -68,6 +68,7 @@ class Limits:
     file_size_bytes: int = 64 * 1024 * 1024
     tmp_bytes: int = 64 * 1024 * 1024
     address_space: bool = True
+    stack_bytes: int | None = None  # None: the executor's own stack limit is inherited
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,8 @@ class _Prepared:
         resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
+        if limits.stack_bytes is not None:
+            resource.prlimit(pid, resource.RLIMIT_STACK, (limits.stack_bytes,) * 2)
         memory = limits.memory_kb * 1024
         if self.group is not None:
             self.group.limit(memory, limits.processes)

@@ -35,10 +35,26 @@ class ExecutorSettings:
     compile_cpu_ms: int = 10_000
     compile_wall_ms: int = 20_000
     compile_memory_mb: int = 1024
+    default_file_size_kb: int = 65_536
+    max_file_size_kb: int = 262_144
+    default_stack_kb: int = 65_536
+    max_stack_kb: int = 1_048_576
+    max_processes: int = 256
+    # The compile cache's bound (LRU by bytes); 0 turns the cache off. Kept under cache_dir,
+    # by default <work_dir>/cache (same filesystem as the jobs: entries are hard-linked).
+    compile_cache_mb: int = 256
+    cache_dir: Path | None = None
+
+    @property
+    def cache_root(self) -> Path:
+        """Where the compile cache and precompiled headers live."""
+        return self.cache_dir or self.work_dir / "cache"
 
     @classmethod
     def from_env(cls) -> ExecutorSettings:
-        """PORT, SENTINEL_LANGUAGES, SENTINEL_WORK_DIR, SENTINEL_MAX_* and SENTINEL_DEFAULT_*."""
+        """PORT, SENTINEL_LANGUAGES, SENTINEL_WORK_DIR, SENTINEL_MAX_*, SENTINEL_DEFAULT_*,
+        SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB and SENTINEL_CACHE_DIR."""
+        cache_dir = os.environ.get("SENTINEL_CACHE_DIR")
         wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
         return cls(
             port=_int("PORT", cls.port),
@@ -56,4 +72,14 @@ class ExecutorSettings:
             max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
             max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),
             max_output_kb=_int("SENTINEL_MAX_OUTPUT_KB", cls.max_output_kb),
+            compile_cpu_ms=_int("SENTINEL_COMPILE_CPU_MS", cls.compile_cpu_ms),
+            compile_wall_ms=_int("SENTINEL_COMPILE_WALL_MS", cls.compile_wall_ms),
+            compile_memory_mb=_int("SENTINEL_COMPILE_MEMORY_MB", cls.compile_memory_mb),
+            default_file_size_kb=_int("SENTINEL_DEFAULT_FILE_SIZE_KB", cls.default_file_size_kb),
+            max_file_size_kb=_int("SENTINEL_MAX_FILE_SIZE_KB", cls.max_file_size_kb),
+            default_stack_kb=_int("SENTINEL_DEFAULT_STACK_KB", cls.default_stack_kb),
+            max_stack_kb=_int("SENTINEL_MAX_STACK_KB", cls.max_stack_kb),
+            max_processes=_int("SENTINEL_MAX_PROCESSES", cls.max_processes),
+            compile_cache_mb=_int("SENTINEL_COMPILE_CACHE_MB", cls.compile_cache_mb),
+            cache_dir=Path(cache_dir) if cache_dir else None,
         )

@@ -4,7 +4,8 @@ What runs is decided by routing: a language is offered when a trigger routes its
 events to an executor. Display names, versions and aliases come from the executors themselves
 (GET /languages on each), fetched lazily and cached, since the registry lives in functions/ and
 the ingress may not import it. An executor that cannot be reached leaves its languages listed
-with what the triggers know.
+with what the triggers know. An executor that answers but names a language as unavailable (its
+toolchain is not installed there) has it left out of the list and refused by name.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LanguageCatalog:
         self._lock = threading.Lock()
         self._fetched_at = float("-inf")
         self._described: dict[str, dict[str, Any]] = {}
+        self._unavailable: dict[str, dict[str, Any]] = {}
 
     def names(self) -> list[str]:
         """Ids of the languages that have an executor route."""
@@ -51,13 +53,28 @@ class LanguageCatalog:
                 return str(entry["name"])
         return None
 
+    def unavailable(self, name: str) -> str | None:
+        """Why a routed language cannot run (its executor lacks the toolchain), or None."""
+        self.describe()
+        with self._lock:
+            entry = self._unavailable.get(name)
+        if entry is None:
+            return None
+        missing = ", ".join(entry.get("missing", [])) or "its toolchain"
+        packages = " ".join(entry.get("packages", []))
+        return (
+            f"language {name!r} is configured but not installed on its executor "
+            f"(missing {missing}; Debian packages: {packages or 'unknown'})"
+        )
+
     def describe(self) -> list[dict[str, Any]]:
         """One entry per offered language: name, displayName, description, example, version."""
         with self._lock:
             if time.monotonic() - self._fetched_at > self._ttl_s:
-                self._described = self._fetch()
+                self._described, self._unavailable = self._fetch()
                 self._fetched_at = time.monotonic()
             described = dict(self._described)
+            unavailable = set(self._unavailable)
         return [
             described.get(name)
             or {
@@ -69,10 +86,12 @@ class LanguageCatalog:
                 "aliases": [],
             }
             for name in self.names()
+            if name not in unavailable
         ]
 
-    def _fetch(self) -> dict[str, dict[str, Any]]:
+    def _fetch(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         found: dict[str, dict[str, Any]] = {}
+        unavailable: dict[str, dict[str, Any]] = {}
         for url in sorted(set(self.routes.values())):
             try:
                 response = requests.get(f"{url}/languages", timeout=2)
@@ -84,4 +103,7 @@ class LanguageCatalog:
             for entry in entries:
                 if entry.get("name") in self.routes:
                     found[entry["name"]] = entry
-        return found
+            for entry in response.json().get("unavailable", []):
+                if entry.get("name") in self.routes and entry["name"] not in found:
+                    unavailable[entry["name"]] = entry
+        return found, unavailable

@@ -80,6 +80,9 @@ def submission(
             field=prefix + "language",
             supported=catalog.names(),
         )
+    missing = catalog.unavailable(language)
+    if missing:
+        raise ApiError(400, missing, field=prefix + "language")
     if request.callback_url is not None:
         if not settings.callbacks.secret:
             raise ApiError(

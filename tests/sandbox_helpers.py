@@ -41,9 +41,19 @@ def execute(
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
     (a spare is a bwrap blocked on its --args, not yet released)."""
+    for _ in range(5):
+        try:
+            groups = list(CGROUP_ROOT.rglob(f"sentinel-{os.getpid()}-*/cgroup.procs"))
+            break
+        except FileNotFoundError:
+            continue  # a group was removed while the tree was walked: walk again
     found = []
-    for procs in CGROUP_ROOT.rglob(f"sentinel-{os.getpid()}-*/cgroup.procs"):
-        for pid in procs.read_text().split():
+    for procs in groups:
+        try:
+            pids = procs.read_text().split()
+        except OSError:
+            continue  # the group was removed while we looked
+        for pid in pids:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:

@@ -13,7 +13,25 @@ from test_manifests import render
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILES = sorted((REPO / "containers").glob("*/Dockerfile"))
-LANGUAGES = ["python", "javascript", "java", "cpp", "go"]
+LANGUAGES = [
+    "python",
+    "javascript",
+    "java",
+    "cpp",
+    "go",
+    "c",
+    "typescript",
+    "rust",
+    "ruby",
+    "php",
+    "bash",
+    "lua",
+    "perl",
+    "csharp",
+    "sqlite3",
+    "pascal",
+    "fortran",
+]
 
 
 def test_one_dockerfile_per_service_and_language() -> None:

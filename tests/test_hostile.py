@@ -28,7 +28,9 @@ HOSTILE: list[tuple[str, str, str, set[str], list[str], list[str]]] = [
         "fork-bomb-python",
         "python",
         "import os\nwhile True:\n    os.fork()",
-        {"runtime_error", "time_limit_exceeded"},
+        # Whichever limit the forks reach first (pids.max, memory, CPU) depends on the machine's
+        # load; any of them contains the bomb, and the host checks below are the real proof.
+        {"runtime_error", "time_limit_exceeded", "memory_limit_exceeded"},
         [],
         [],
     ),

@@ -293,7 +293,6 @@ def test_statuses_config_and_about_are_judge0s(stack: Stack) -> None:
     assert "CPU(s)" in requests.get(f"{stack.url}/judge0/system_info", timeout=10).json()
 
 
-@pytest.mark.xfail(strict=False, reason="needs issue 4's executor support")
 def test_command_line_arguments_are_split_like_a_shell(stack: Stack) -> None:
     body = {
         "source_code": "import sys\nprint(sys.argv[1:])",
@@ -303,7 +302,6 @@ def test_command_line_arguments_are_split_like_a_shell(stack: Stack) -> None:
     assert _post(stack, body).json()["stdout"] == "['a', 'b c', 'd']\n"
 
 
-@pytest.mark.xfail(strict=False, reason="needs issue 4's executor support")
 def test_redirect_stderr_to_stdout(stack: Stack) -> None:
     body = {
         "source_code": "import sys\nprint('a')\nsys.stdout.flush()\nprint('b', file=sys.stderr)",

@@ -28,6 +28,25 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
+LANGUAGES = [
+    "python",
+    "javascript",
+    "java",
+    "cpp",
+    "go",
+    "c",
+    "typescript",
+    "rust",
+    "ruby",
+    "php",
+    "bash",
+    "lua",
+    "perl",
+    "csharp",
+    "sqlite3",
+    "pascal",
+    "fortran",
+]
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/production", "overlays/gvisor"]
 KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes Knative 1.22 supports
 KNATIVE_GROUPS = ("serving.knative.dev", "eventing.knative.dev")
@@ -229,6 +248,7 @@ def test_core_validation_refuses_a_wrong_type() -> None:
 def test_knative_services_match_the_crd(kustomization: str) -> None:
     services = sentinel_rules.ksvcs(render(kustomization))
     assert set(services) == SERVICES | {f"executor-{language}" for language in EXECUTORS}
+    assert set(LANGUAGES) == EXECUTORS
     assert {name: crd_errors(s) for name, s in services.items() if crd_errors(s)} == {}
 
 
@@ -592,7 +612,7 @@ def test_executors_cover_the_cluster_triggers_and_the_local_languages() -> None:
         for n in sentinel_rules.ksvcs(resources)
         if n.startswith("executor-")
     }
-    assert routed - {None} == executors == {"python", "javascript", "java", "cpp", "go"}
+    assert routed - {None} == executors == set(LANGUAGES)
     local = [d for d in yaml.safe_load_all((REPO / "config" / "triggers.yaml").read_text()) if d]
     assert {t["metadata"]["name"] for t in local} <= {
         t["metadata"]["name"] for t in sentinel_rules.triggers(resources)

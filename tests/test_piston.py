@@ -203,7 +203,6 @@ def test_bad_requests_get_pistons_400(stack: Stack, change: dict[str, Any], mess
     assert answer.json() == {"message": message}
 
 
-@pytest.mark.xfail(strict=False, reason="needs issue 4's executor support")
 def test_args_reach_the_program(stack: Stack) -> None:
     body = {
         "language": "python",
