@@ -25,7 +25,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     """Build the executor app; the languages it serves are decided here, once."""
     settings = settings or ExecutorSettings.from_env()
     logs.configure("executor")
-    registry = load_registry()
+    registry = load_registry(settings.registry_path)
     languages = served(registry, settings.languages)
     wanted = registry if settings.languages is None else settings.languages
     # Configured for this executor but not installed: named with what is missing, so the

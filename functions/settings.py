@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.languages import REGISTRY_PATH
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -22,6 +24,8 @@ class ExecutorSettings:
     # None: every installed language of the registry; else a comma list (one per Knative Service).
     languages: tuple[str, ...] | None = None
     work_dir: Path = Path(tempfile.gettempdir()) / "sentinel-work"
+    # The language registry; an operator's own file adds or narrows languages without a release.
+    registry_path: Path = REGISTRY_PATH
     name: str = "executor"
     default_cpu_ms: int = 2000
     default_wall_ms: int = 5000
@@ -52,11 +56,13 @@ class ExecutorSettings:
 
     @classmethod
     def from_env(cls) -> ExecutorSettings:
-        """PORT, SENTINEL_LANGUAGES, SENTINEL_WORK_DIR, SENTINEL_MAX_*, SENTINEL_DEFAULT_*,
+        """PORT, SENTINEL_LANGUAGES, SENTINEL_REGISTRY, SENTINEL_WORK_DIR, SENTINEL_MAX_*,
+        SENTINEL_DEFAULT_*,
         SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB and SENTINEL_CACHE_DIR."""
         cache_dir = os.environ.get("SENTINEL_CACHE_DIR")
         wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
         return cls(
+            registry_path=Path(os.environ.get("SENTINEL_REGISTRY") or REGISTRY_PATH),
             port=_int("PORT", cls.port),
             languages=None
             if wanted in ("", "all")
