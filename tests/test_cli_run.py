@@ -10,13 +10,14 @@ import pty
 import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sentinel.serve import free_port
 from tests.cli_support import require_language, sentinel
-from tests.conftest import Stack
+from tests.conftest import Stack, running_stack
 
 DOUBLE_PY = "import sys\nn = int(input())\nprint(n * 2)\nprint('note', file=sys.stderr)\n"
 DOUBLE_JS = (
@@ -151,3 +152,32 @@ def test_progress_spinner_shows_on_a_terminal_only(stack: Stack, tmp_path: Path)
     assert stdout == b"hi\n"
     assert b"running hello.py" in seen
     assert seen.endswith(b"\r\x1b[K")  # and erased before the program's output
+
+
+@pytest.fixture(scope="module")
+def keyed(
+    redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A service that requires an API key (SENTINEL_API_KEYS)."""
+    with running_stack(
+        redis_url,
+        f"{key_prefix}-cli-keyed",
+        tmp_path_factory.mktemp("keyed"),
+        {"SENTINEL_API_KEYS": "cli-key"},
+    ) as running:
+        yield running
+
+
+def test_api_key_from_the_option_or_the_environment(keyed: Stack, tmp_path: Path) -> None:
+    (tmp_path / "hi.py").write_text("print('hi')")
+    refused = sentinel("run", "hi.py", server=keyed.url, cwd=tmp_path)
+    assert refused.returncode == 4, refused.stderr
+    assert "401" in refused.stderr and "--api-key" in refused.stderr
+    by_option = sentinel("run", "hi.py", "--api-key", "cli-key", server=keyed.url, cwd=tmp_path)
+    assert (by_option.returncode, by_option.stdout) == (0, "hi\n"), by_option.stderr
+    by_env = sentinel(
+        "run", "hi.py", server=keyed.url, cwd=tmp_path, env={"SENTINEL_API_KEY": "cli-key"}
+    )
+    assert (by_env.returncode, by_env.stdout) == (0, "hi\n"), by_env.stderr
+    wrong = sentinel("run", "hi.py", "--api-key", "nope", server=keyed.url, cwd=tmp_path)
+    assert wrong.returncode == 4
