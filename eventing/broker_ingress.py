@@ -29,6 +29,7 @@ from flask import Flask, Response, jsonify, request
 
 from eventing import contract, keys
 from eventing.broker import publish
+from eventing.health import redis_health
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 from eventing.triggers import Trigger, languages, load_triggers
@@ -79,14 +80,7 @@ def create_app(settings: EventingSettings | None = None) -> Flask:
             answer["duplicate"] = True
         return jsonify(answer), 202
 
-    @app.get("/health")
-    def health() -> Response | tuple[Response, int]:
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            return jsonify(status="unavailable", error=str(exc)), 503
-        return jsonify(status="ok")
-
+    app.register_blueprint(redis_health(client))
     return app
 
 

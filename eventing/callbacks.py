@@ -39,6 +39,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
+from eventing.health import redis_health
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 
@@ -217,14 +218,7 @@ def create_app(
         log.error("callback given up after the trigger's retries", job=job)
         return Response(status=204)
 
-    @app.get("/health")
-    def health() -> Response | tuple[Response, int]:
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            return jsonify(status="unavailable", error=str(exc)), 503
-        return jsonify(status="ok")
-
+    app.register_blueprint(redis_health(client))
     return app
 
 

@@ -15,6 +15,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract
+from eventing.health import redis_health
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 from eventing.wsgi import serve
@@ -44,14 +45,7 @@ def create_app(settings: EventingSettings | None = None) -> Flask:
         log.info("persisted", job=event.get_subject(), type=event.get_type(), moved=moved)
         return Response(status=204)
 
-    @app.get("/health")
-    def health() -> Response | tuple[Response, int]:
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            return jsonify(status="unavailable", error=str(exc)), 503
-        return jsonify(status="ok")
-
+    app.register_blueprint(redis_health(client))
     return app
 
 
