@@ -16,7 +16,7 @@ import dockerfile_checks
 import pytest
 import sentinel_rules
 from dockerfile_parse import DockerfileParser
-from test_manifests import render
+from test_manifests import LANGUAGES, render
 
 REPO = Path(__file__).resolve().parent.parent
 CONTAINERS = REPO / "containers"
@@ -25,25 +25,6 @@ DOCKERFILES = sorted(CONTAINERS.glob("*/Dockerfile"))
 IMAGES = [path for path in DOCKERFILES if path.parent.name != "base"]
 # The images built in this repository that others may start FROM: name -> folder in containers/.
 LOCAL_BASES = {"sentinel/base": "base"}
-LANGUAGES = [
-    "python",
-    "javascript",
-    "java",
-    "cpp",
-    "go",
-    "c",
-    "typescript",
-    "rust",
-    "ruby",
-    "php",
-    "bash",
-    "lua",
-    "perl",
-    "csharp",
-    "sqlite3",
-    "pascal",
-    "fortran",
-]
 
 
 def _from_images(parser: DockerfileParser) -> list[tuple[dict[str, str | int], str]]:
