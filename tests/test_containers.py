@@ -24,7 +24,9 @@ DOCKERFILES = sorted(CONTAINERS.glob("*/Dockerfile"))
 # What the manifests run: every image but the base.
 IMAGES = [path for path in DOCKERFILES if path.parent.name != "base"]
 # The images built in this repository that others may start FROM: name -> folder in containers/.
-LOCAL_BASES = {"sentinel/base": "base"}
+# Named under localhost/ so that a build without the base built first fails instead of pulling
+# a stranger's image of the same name from a public registry.
+LOCAL_BASES = {"localhost/sentinel/base": "base"}
 
 
 def _from_images(parser: DockerfileParser) -> list[tuple[dict[str, str | int], str]]:
@@ -67,7 +69,7 @@ def image_problems(dockerfile: Path, containers: Path = CONTAINERS) -> list[str]
                 local[int(instruction["startline"])] = base.read_text()
             else:
                 found.append(f"base image {image} is not built in this repository (no {base})")
-        elif name.startswith("sentinel/"):
+        elif name.startswith(("sentinel/", "localhost/sentinel/")):
             found.append(f"base image {image} is not built in this repository")
     if found:
         return found
@@ -113,7 +115,7 @@ def test_dockerfile_is_buildable_and_non_root(dockerfile: Path) -> None:
 @pytest.mark.parametrize("dockerfile", IMAGES, ids=lambda p: p.parent.name)
 def test_each_image_starts_from_the_base_built_here(dockerfile: Path) -> None:
     images = [image for _, image in _from_images(DockerfileParser(path=str(dockerfile)))]
-    assert images == ["sentinel/base:latest"]
+    assert images == ["localhost/sentinel/base:latest"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -177,7 +179,7 @@ def test_a_broken_dockerfile_is_refused(tmp_path: Path, expected: str) -> None:
     assert any(expected in problem for problem in found), found
 
 
-CHILD = """ARG BASE=sentinel/base:latest
+CHILD = """ARG BASE=localhost/sentinel/base:latest
 FROM ${BASE}
 USER root
 RUN apt-get update \\
@@ -186,8 +188,11 @@ USER 10001:10001
 ENTRYPOINT ["python", "-m", "ingress"]
 """
 BROKEN_CHILD = {
-    "is not built in this repository": ("sentinel/base:latest", "sentinel/nothing:latest"),
-    "names an ARG with no default": ("BASE=sentinel/base:latest", "BASE"),
+    "is not built in this repository": (
+        "localhost/sentinel/base:latest",
+        "localhost/sentinel/nothing:latest",
+    ),
+    "names an ARG with no default": ("BASE=localhost/sentinel/base:latest", "BASE"),
     "sentinel/ingress:latest is not built in this repository": ("base:latest", "ingress:latest"),
     # The base ends with USER 10001, but the image's own last USER is what runs.
     "USER root is not the non-root uid": ("USER 10001:10001\n", ""),
