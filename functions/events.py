@@ -10,6 +10,7 @@ status, and a late one changes nothing (the job store only moves forward).
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -30,6 +31,7 @@ class StartedEvents:
         self.sink_url = sink_url or None
         self.executor = executor
         self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
+        self._local = threading.local()  # issue 9: one keep-alive session per sending thread
 
     @classmethod
     def from_env(cls, executor: str) -> StartedEvents:
@@ -54,10 +56,17 @@ class StartedEvents:
         assert self.sink_url is not None
         headers, body = contract.to_binary(event)
         try:
-            answer = requests.post(
+            answer = self._session().post(
                 self.sink_url, data=body, headers=headers, timeout=SEND_TIMEOUT_S
             )
             if not answer.ok:
                 log.warning("started event refused", code=answer.status_code, body=answer.text)
         except requests.RequestException as exc:
             log.warning("started event not sent", sink=self.sink_url, error=str(exc))
+
+    def _session(self) -> requests.Session:
+        # issue 9: reuse the connection to the broker ingress (no TCP connect per job)
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session

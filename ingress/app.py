@@ -27,7 +27,7 @@ from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError
 from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
-from ingress.waiting import Waiters
+from ingress.waiting import Listener, Waiters
 
 log = structlog.get_logger("ingress")
 
@@ -51,7 +51,7 @@ READ_ENDPOINTS = frozenset(
 # Blueprints that check credentials their own way (Judge0's X-Auth-Token, which also takes our
 # API keys): the X-API-Key check is theirs to make.
 OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
-# Waiting requests per process at once (each holds a thread and a Redis connection).
+# Waiting requests per process at once (each holds a thread; they share one Redis listener).
 MAX_WAITERS = 16
 
 
@@ -66,6 +66,7 @@ class Services:
     catalog: LanguageCatalog
     limits: RateLimits
     waiters: Waiters
+    listener: Listener
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
@@ -91,6 +92,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
             ev.redis_url, ev.key_prefix, settings.rate_limit, settings.read_rate_limit
         ),
         waiters=Waiters(MAX_WAITERS),
+        listener=Listener(client, ev.key_prefix),
     )
 
     from ingress.api import api

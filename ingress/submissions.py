@@ -146,7 +146,7 @@ def wait_result(services: Services, job_id: str, timeout_s: float) -> dict[str, 
         return None
     try:
         return wait_for_finish(
-            services.redis,
+            services.listener,
             services.store,
             services.settings.eventing.key_prefix,
             job_id,
