@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from eventing.store import JobStore
 from eventing.triggers import Trigger, load_triggers
+from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError
 from ingress.ratelimit import RateLimits
@@ -67,6 +68,7 @@ class Services:
     limits: RateLimits
     waiters: Waiters
     listener: Listener
+    depths: Depths
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
@@ -93,6 +95,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         ),
         waiters=Waiters(MAX_WAITERS),
         listener=Listener(client, ev.key_prefix),
+        depths=Depths(),
     )
 
     from ingress.api import api
