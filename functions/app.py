@@ -59,8 +59,11 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             language=language.id,
             requestid=event.get_extension("requestid"),
         )
-        started.announce(submission, language.id)
-        result = runner.execute(submission, language, settings)
+        finished = started.announce(submission, language.id)
+        try:
+            result = runner.execute(submission, language, settings)
+        finally:
+            finished()  # issue 9: no started event for a job shorter than its delay
         log.info(
             "executed",
             job=submission.id,

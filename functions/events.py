@@ -4,12 +4,16 @@ Knative's way: a SinkBinding injects K_SINK (the URL to send events to) into the
 environment. When K_SINK is unset the executor publishes nothing (the job goes from queued
 straight to completed). Sending is off the job's path: a small background pool posts the event,
 so a slow or absent broker never delays a run; a lost started event costs only the "running"
-status, and a late one changes nothing (the job store only moves forward).
+status, and a late one changes nothing (the job store only moves forward). A job that finishes
+within STARTED_DELAY_S (50 ms by default) sends none: it goes from queued to completed, as
+without K_SINK (issue 9, docs/broker.md).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -21,6 +25,12 @@ from eventing import contract
 log = structlog.get_logger(__name__)
 
 SEND_TIMEOUT_S = 2.0
+# issue 9: jobs finished sooner than this send no started event (see announce()).
+STARTED_DELAY_S = float(os.environ.get("SENTINEL_STARTED_DELAY_S", "0.05"))
+
+
+def _nothing() -> None:
+    pass
 
 
 class StartedEvents:
@@ -30,16 +40,24 @@ class StartedEvents:
         self.sink_url = sink_url or None
         self.executor = executor
         self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
+        self._local = threading.local()  # issue 9: one keep-alive session per sending thread
 
     @classmethod
     def from_env(cls, executor: str) -> StartedEvents:
         """K_SINK: where to send events (Knative SinkBinding's variable); unset sends nothing."""
         return cls(os.environ.get("K_SINK"), executor)
 
-    def announce(self, submission: contract.Submission, language: str) -> None:
-        """Queue the started event for `submission`; returns at once."""
+    def announce(self, submission: contract.Submission, language: str) -> Callable[[], None]:
+        """Queue the started event for `submission`; returns at once, with a function to call
+        when the job is finished.
+
+        issue 9: the event is sent only if the job is still running STARTED_DELAY_S later (a
+        timer the returned function cancels). A job that short would show "running" to nobody,
+        and its started event cost three HTTP requests (here to the broker ingress, the
+        dispatcher to the sink) and five Redis round trips on a machine the runs need.
+        """
         if self._pool is None:
-            return
+            return _nothing
         event = contract.make_event(
             contract.STARTED,
             contract.Started(
@@ -48,16 +66,27 @@ class StartedEvents:
             source=f"/sentinel/{self.executor}",
             language=language,
         )
-        self._pool.submit(self._send, event)
+        pool = self._pool
+        timer = threading.Timer(STARTED_DELAY_S, pool.submit, (self._send, event))
+        timer.daemon = True
+        timer.start()
+        return timer.cancel
 
     def _send(self, event: BaseCloudEvent) -> None:
         assert self.sink_url is not None
         headers, body = contract.to_binary(event)
         try:
-            answer = requests.post(
+            answer = self._session().post(
                 self.sink_url, data=body, headers=headers, timeout=SEND_TIMEOUT_S
             )
             if not answer.ok:
                 log.warning("started event refused", code=answer.status_code, body=answer.text)
         except requests.RequestException as exc:
             log.warning("started event not sent", sink=self.sink_url, error=str(exc))
+
+    def _session(self) -> requests.Session:
+        # issue 9: reuse the connection to the broker ingress (no TCP connect per job)
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session

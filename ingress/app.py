@@ -23,11 +23,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from eventing.store import JobStore
 from eventing.triggers import Trigger, load_triggers
+from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError
 from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
-from ingress.waiting import Waiters
+from ingress.waiting import Listener, Waiters
 
 log = structlog.get_logger("ingress")
 
@@ -51,7 +52,7 @@ READ_ENDPOINTS = frozenset(
 # Blueprints that check credentials their own way (Judge0's X-Auth-Token, which also takes our
 # API keys): the X-API-Key check is theirs to make.
 OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
-# Waiting requests per process at once (each holds a thread and a Redis connection).
+# Waiting requests per process at once (each holds a thread; they share one Redis listener).
 MAX_WAITERS = 16
 
 
@@ -66,6 +67,8 @@ class Services:
     catalog: LanguageCatalog
     limits: RateLimits
     waiters: Waiters
+    listener: Listener
+    depths: Depths
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
@@ -91,6 +94,8 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
             ev.redis_url, ev.key_prefix, settings.rate_limit, settings.read_rate_limit
         ),
         waiters=Waiters(MAX_WAITERS),
+        listener=Listener(client, ev.key_prefix),
+        depths=Depths(),
     )
 
     from ingress.api import api

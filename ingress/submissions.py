@@ -48,12 +48,15 @@ def headroom(services: Services, languages: Counter[str]) -> dict[str, int]:
         if cap is None:
             room[language] = 1 << 30
             continue
-        streams = [
-            keys.trigger_stream(prefix, t.name)
-            for t in services.triggers
-            if t.language == language and t.filters.get("type") == contract.REQUESTED
-        ]
-        depth = max((int(services.redis.xlen(stream)) for stream in streams), default=0)
+        depth = services.depths.estimate(language, cap)
+        if depth is None:
+            streams = [
+                keys.trigger_stream(prefix, t.name)
+                for t in services.triggers
+                if t.language == language and t.filters.get("type") == contract.REQUESTED
+            ]
+            depth = max((int(services.redis.xlen(stream)) for stream in streams), default=0)
+            services.depths.observed(language, depth)
         room[language] = max(0, cap - depth)
     return room
 
@@ -115,6 +118,8 @@ def enqueue(
         queued.append(Queued(job_id, timestamp, language))
     if queued:
         pipe.execute()
+        for language, count in Counter(job.language for job in queued).items():
+            services.depths.queued(language, count)
     return queued
 
 
@@ -146,7 +151,7 @@ def wait_result(services: Services, job_id: str, timeout_s: float) -> dict[str, 
         return None
     try:
         return wait_for_finish(
-            services.redis,
+            services.listener,
             services.store,
             services.settings.eventing.key_prefix,
             job_id,

@@ -79,7 +79,7 @@ def execute() -> Response:
             svc, checked, resolved, g.request_id, source="/sentinel/ingress/piston"
         )
         record = waiting.wait_for_finish(
-            svc.redis,
+            svc.listener,
             svc.store,
             svc.settings.eventing.key_prefix,
             job.id,
