@@ -69,15 +69,20 @@ def hammer(task: Callable[[], float], workers: int, count: int, budget_s: float)
     deadline = time.monotonic() + budget_s
     remaining = [count]
 
+    errors: list[BaseException] = []
+
     def worker() -> None:
-        while time.monotonic() < deadline:
-            with lock:
-                if remaining[0] <= 0:
-                    return
-                remaining[0] -= 1
-            value = task()
-            with lock:
-                latencies.append(value)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                value = task()
+                with lock:
+                    latencies.append(value)
+        except BaseException as exc:  # re-raised below: a thread's exception is otherwise lost
+            errors.append(exc)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(workers)]
@@ -85,6 +90,8 @@ def hammer(task: Callable[[], float], workers: int, count: int, budget_s: float)
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return summary(latencies, time.perf_counter() - started)
 
 
