@@ -77,7 +77,8 @@ def bench_languages(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks on this machine; results in docs/bench/*.json, summarised in
     docs/benchmarks.md. `nox -s bench -- sandbox` (or broker, languages, service) runs one."""
-    _system_packages(session)
+    # wrk: a load generator in C for the ingest measurement (benchmarks/service.py).
+    session.run("bash", "scripts/ensure-system-packages.sh", "wrk", external=True)
     session.install("-e", ".")
     wanted = set(session.posargs) or {"sandbox", "broker", "languages", "service"}
     if "sandbox" in wanted:

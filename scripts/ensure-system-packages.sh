@@ -3,7 +3,7 @@
 # seccomp library (libseccomp2, loaded by pyseccomp), the embedded
 # Redis (redis-server, unless REDIS_URL is set), and every toolchain the language registry
 # (functions/languages.toml) names. As root, missing ones are installed with apt; otherwise
-# they are named, and the command fails.
+# they are named, and the command fails. Arguments name further packages to ensure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wanted=(bubblewrap python3 libseccomp2)
@@ -17,6 +17,7 @@ with open("functions/languages.toml", "rb") as handle:
 PY
 )
 wanted+=("${registry[@]}")
+wanted+=("$@")  # extra packages a session needs (the bench session: wrk)
 missing=()
 for package in $(printf '%s\n' "${wanted[@]}" | sort -u); do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
