@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import requests
 
 from eventing import contract
 from sentinel.serve import local_service_urls
+from tests.sandbox_helpers import host_processes_with
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -356,3 +358,38 @@ def test_dispatcher_without_redis_never_writes_its_heartbeat(tmp_path: Path) -> 
         assert _check(heartbeat).returncode == 1
     finally:
         stop(dispatcher)  # type: ignore[arg-type]  # a text-mode Popen
+
+
+def test_a_killed_executor_leaves_no_sandbox_behind(tmp_path: Path) -> None:
+    """kill -9 of the executor (master and worker) in the middle of a job: the sandboxed
+    processes must not outlive it (bwrap drops the parent-death signal when it changes
+    credentials, so this rests on the executor's own plumbing, not on PDEATHSIG alone)."""
+    process, url = start_executor(tmp_path)
+    marker = f"sentinel-orphan-{uuid.uuid4().hex[:8]}"
+    code = f"import os\nos.execv('/bin/sh', ['sh', '-c', 'sleep 30; echo {marker}'])"
+    submission = contract.Submission(
+        id=marker, code=code, language="python", limits=contract.Limits(wall_time_ms=28_000)
+    )
+    headers, body = contract.to_binary(
+        contract.make_event(contract.REQUESTED, submission, source="/test", language="python")
+    )
+
+    def send() -> None:
+        with contextlib.suppress(requests.RequestException):
+            requests.post(url, data=body, headers=headers, timeout=40)
+
+    client = threading.Thread(target=send, daemon=True)
+    client.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not host_processes_with(marker):
+            assert time.monotonic() < deadline, "the sandboxed program never started"
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGKILL)  # gunicorn's master and worker, not the sandbox
+        process.wait(10)
+        deadline = time.monotonic() + 10
+        while host_processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert host_processes_with(marker) == []
+    finally:
+        stop(process)
