@@ -362,8 +362,8 @@ def test_dispatcher_without_redis_never_writes_its_heartbeat(tmp_path: Path) -> 
 
 def test_a_killed_executor_leaves_no_sandbox_behind(tmp_path: Path) -> None:
     """kill -9 of the executor (master and worker) in the middle of a job: the sandboxed
-    processes must not outlive it (bwrap drops the parent-death signal when it changes
-    credentials, so this rests on the executor's own plumbing, not on PDEATHSIG alone)."""
+    processes must not outlive it (bwrap's --die-with-parent, tied to the thread that starts the
+    prepared sandboxes; docs/security.md)."""
     process, url = start_executor(tmp_path)
     marker = f"sentinel-orphan-{uuid.uuid4().hex[:8]}"
     code = f"import os\nos.execv('/bin/sh', ['sh', '-c', 'sleep 30; echo {marker}'])"
