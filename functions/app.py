@@ -103,9 +103,29 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
                 }
                 for name, missing in sorted(unavailable.items())
             ],
+            # The ingress's compatibility APIs describe these (Judge0's /config_info) and
+            # default to them (Piston): the executor is their one source.
+            limits=_limits(settings),
         )
 
     return app
+
+
+def _limits(settings: ExecutorSettings) -> dict[str, int]:
+    """The default and maximum limits this executor applies, camelCase as on the wire."""
+    return {
+        "defaultCpuMs": settings.default_cpu_ms,
+        "defaultWallMs": settings.default_wall_ms,
+        "defaultMemoryMb": settings.default_memory_mb,
+        "defaultProcesses": settings.default_processes,
+        "maxCpuMs": settings.max_cpu_ms,
+        "maxWallMs": settings.max_wall_ms,
+        "maxMemoryMb": settings.max_memory_mb,
+        "maxOutputKb": settings.max_output_kb,
+        "compileCpuMs": settings.compile_cpu_ms,
+        "compileWallMs": settings.compile_wall_ms,
+        "compileMemoryMb": settings.compile_memory_mb,
+    }
 
 
 def _cache_stats(settings: ExecutorSettings) -> dict[str, int]:

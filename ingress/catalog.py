@@ -13,15 +13,42 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import requests
 import structlog
+from pydantic.alias_generators import to_camel
 
 from eventing.contract import REQUESTED
 from eventing.triggers import Trigger
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """An executor's default and maximum limits, as it reports them in GET /languages, for the
+    compatibility APIs to describe (Judge0's /config_info) and default to (Piston). The values
+    here are the executor's documented defaults, used until an executor has answered."""
+
+    default_cpu_ms: int = 2000
+    default_wall_ms: int = 5000
+    default_memory_mb: int = 256
+    default_processes: int = 64
+    max_cpu_ms: int = 15_000
+    max_wall_ms: int = 30_000
+    max_memory_mb: int = 1024
+    max_output_kb: int = 1024
+    compile_cpu_ms: int = 10_000
+    compile_wall_ms: int = 20_000
+    compile_memory_mb: int = 1024
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> SandboxLimits:
+        """From the executor's camelCase `limits`; a key it does not report keeps its default."""
+        known = {f.name: to_camel(f.name) for f in fields(cls)}
+        return cls(**{name: int(report[key]) for name, key in known.items() if key in report})
 
 
 class LanguageCatalog:
@@ -38,6 +65,7 @@ class LanguageCatalog:
         self._fetched_at = float("-inf")
         self._described: dict[str, dict[str, Any]] = {}
         self._unavailable: dict[str, dict[str, Any]] = {}
+        self._limits: dict[str, SandboxLimits] = {}
 
     def names(self) -> list[str]:
         """Ids of the languages that have an executor route."""
@@ -71,7 +99,7 @@ class LanguageCatalog:
         """One entry per offered language: name, displayName, description, example, version."""
         with self._lock:
             if time.monotonic() - self._fetched_at > self._ttl_s:
-                self._described, self._unavailable = self._fetch()
+                self._described, self._unavailable, self._limits = self._fetch()
                 self._fetched_at = time.monotonic()
             described = dict(self._described)
             unavailable = set(self._unavailable)
@@ -89,9 +117,22 @@ class LanguageCatalog:
             if name not in unavailable
         ]
 
-    def _fetch(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    def limits(self, language: str | None = None) -> SandboxLimits:
+        """The limits of the executor that runs `language` (without one: python's executor, else
+        any), as it last reported them; the documented defaults until one has answered."""
+        self.describe()
+        with self._lock:
+            reported = dict(self._limits)
+        if language in reported:
+            return reported[language]
+        return reported.get("python") or next(iter(reported.values()), SandboxLimits())
+
+    def _fetch(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, SandboxLimits]]:
         found: dict[str, dict[str, Any]] = {}
         unavailable: dict[str, dict[str, Any]] = {}
+        limits: dict[str, SandboxLimits] = {}
         for url in sorted(set(self.routes.values())):
             try:
                 response = requests.get(f"{url}/languages", timeout=2)
@@ -100,10 +141,13 @@ class LanguageCatalog:
             except (requests.RequestException, ValueError, KeyError) as exc:
                 log.warning("executor did not describe its languages", url=url, error=str(exc))
                 continue
+            reported = response.json().get("limits")
             for entry in entries:
                 if entry.get("name") in self.routes:
                     found[entry["name"]] = entry
+                    if isinstance(reported, dict):
+                        limits[entry["name"]] = SandboxLimits.from_report(reported)
             for entry in response.json().get("unavailable", []):
                 if entry.get("name") in self.routes and entry["name"] not in found:
                     unavailable[entry["name"]] = entry
-        return found, unavailable
+        return found, unavailable, limits

@@ -43,39 +43,6 @@ def _caps(raw: str) -> tuple[int | None, dict[str, int]]:
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
-    """The executor's default and maximum limits, as the compatibility APIs describe them
-    (Judge0's /config_info, Piston's limit checks). Read from the executor's own keys
-    (functions/settings.py), which one machine shares; the executor stays the one enforcing."""
-
-    default_cpu_ms: int = 2000
-    default_wall_ms: int = 5000
-    default_memory_mb: int = 256
-    default_processes: int = 64
-    max_cpu_ms: int = 15_000
-    max_wall_ms: int = 30_000
-    max_memory_mb: int = 1024
-    max_output_kb: int = 1024
-    compile_cpu_ms: int = 10_000
-    compile_wall_ms: int = 20_000
-    compile_memory_mb: int = 1024
-
-    @classmethod
-    def from_env(cls) -> SandboxLimits:
-        """SENTINEL_DEFAULT_* and SENTINEL_MAX_* (docs/configuration.md, Executor)."""
-        return cls(
-            default_cpu_ms=_int("SENTINEL_DEFAULT_CPU_MS", cls.default_cpu_ms),
-            default_wall_ms=_int("SENTINEL_DEFAULT_WALL_MS", cls.default_wall_ms),
-            default_memory_mb=_int("SENTINEL_DEFAULT_MEMORY_MB", cls.default_memory_mb),
-            default_processes=_int("SENTINEL_DEFAULT_PROCESSES", cls.default_processes),
-            max_cpu_ms=_int("SENTINEL_MAX_CPU_MS", cls.max_cpu_ms),
-            max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
-            max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),
-            max_output_kb=_int("SENTINEL_MAX_OUTPUT_KB", cls.max_output_kb),
-        )
-
-
-@dataclass(frozen=True)
 class CompatSettings:
     """The Judge0 and Piston drop-in APIs (ingress/judge0, ingress/piston; docs/migrating.md)."""
 
@@ -119,7 +86,6 @@ class IngressSettings:
 
     eventing: EventingSettings = field(default_factory=EventingSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
-    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     compat: CompatSettings = field(default_factory=CompatSettings)
     port: int = 8080
     # Whole request body; larger bodies get 413 before any parsing.
@@ -163,7 +129,6 @@ class IngressSettings:
         return cls(
             eventing=EventingSettings.from_env(),
             callbacks=CallbackSettings.from_env(),
-            sandbox=SandboxLimits.from_env(),
             compat=CompatSettings.from_env(),
             port=_int("SENTINEL_PORT", _int("PORT", cls.port)),
             max_body_bytes=_int("SENTINEL_MAX_BODY_BYTES", cls.max_body_bytes),

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eventing import contract
+from ingress.catalog import SandboxLimits
 from ingress.judge0 import encoding, statuses
 from ingress.settings import IngressSettings
 
@@ -173,9 +174,8 @@ def _text(
         return None
 
 
-def config_limits(settings: IngressSettings) -> dict[str, Any]:
+def config_limits(sandbox: SandboxLimits) -> dict[str, Any]:
     """The defaults and maxima /config_info shows and requests are checked against."""
-    sandbox = settings.sandbox
     return {
         "cpu_time_limit": sandbox.default_cpu_ms / 1000,
         "max_cpu_time_limit": sandbox.max_cpu_ms / 1000,
@@ -197,7 +197,11 @@ def config_limits(settings: IngressSettings) -> dict[str, Any]:
 
 
 def parse(
-    body: Any, base64_encoded: bool, settings: IngressSettings, languages: dict[int, str]
+    body: Any,
+    base64_encoded: bool,
+    settings: IngressSettings,
+    sandbox: SandboxLimits,
+    languages: dict[int, str],
 ) -> tuple[contract.SubmissionRequest, dict[str, Any]]:
     """A Judge0 submission body -> (the Sentinel request, the fields Judge0 echoes back).
 
@@ -206,7 +210,7 @@ def parse(
     if not isinstance(body, dict):
         raise Invalid({"base": ["the submission must be a JSON object"]})
     errors: dict[str, list[str]] = {}
-    limits = config_limits(settings)
+    limits = config_limits(sandbox)
     source = _text(body, "source_code", base64_encoded, errors)
     if not source and "source_code" not in errors:
         errors["source_code"] = ["can't be blank"]

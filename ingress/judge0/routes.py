@@ -112,7 +112,9 @@ def _accept(
 ) -> tuple[contract.SubmissionRequest, str, dict[str, str]]:
     """Validate one Judge0 submission: (request, Sentinel language, record fields)."""
     settings = services().settings
-    request_model, echo = models.parse(item, base64_encoded, settings, offered)
+    request_model, echo = models.parse(
+        item, base64_encoded, settings, services().catalog.limits(), offered
+    )
     try:
         checked, language = validation.submission(
             request_model.wire(), settings, services().catalog
@@ -270,7 +272,7 @@ def status_list() -> Response:
 def config_info() -> Response:
     """Every key of Judge0 1.13.1's /config_info, with Sentinel's real values."""
     settings = services().settings
-    limits = models.config_limits(settings)
+    limits = models.config_limits(services().catalog.limits())
     callbacks = bool(settings.callbacks.secret)
     return jsonify(
         maintenance_mode=False,

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from eventing import contract
+from ingress.catalog import SandboxLimits
 from ingress.piston.runtimes import COMPILED, Runtime
-from ingress.settings import IngressSettings
 
 
 class PistonError(Exception):
@@ -78,7 +78,7 @@ def _entry_text(content: str, encoding: str) -> str:
 
 
 def parse(
-    body: dict[str, Any], runtime: Runtime, settings: IngressSettings
+    body: dict[str, Any], runtime: Runtime, sandbox: SandboxLimits
 ) -> contract.SubmissionRequest:
     """A Piston execute body -> the Sentinel request. Raises PistonError (400)."""
     files = body.get("files")
@@ -103,7 +103,6 @@ def parse(
     args = body.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise PistonError("args must be an array of strings")
-    sandbox = settings.sandbox
     limits = {
         "wallTimeMs": _limit(body, "run_timeout", sandbox.max_wall_ms),
         "cpuTimeMs": _limit(body, "run_cpu_time", sandbox.max_cpu_ms),

@@ -67,7 +67,7 @@ def execute() -> Response:
     runtime = runtimes.find(svc.catalog, language, version)
     if runtime is None:
         raise models.PistonError(f"{language}-{version} runtime is unknown")
-    parsed = models.parse(body, runtime, svc.settings)
+    parsed = models.parse(body, runtime, svc.catalog.limits(runtime.sentinel))
     try:
         checked, resolved = validation.submission(parsed.wire(), svc.settings, svc.catalog)
     except ApiError as exc:
