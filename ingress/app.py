@@ -25,7 +25,7 @@ from eventing.store import JobStore
 from eventing.triggers import Trigger, load_triggers
 from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
-from ingress.errors import ApiError
+from ingress.errors import ApiError, respond
 from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
 from ingress.waiting import Listener, Waiters
@@ -153,12 +153,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
-        response = jsonify(exc.body())
-        response.status_code = exc.status
-        response.headers.update(exc.headers)
-        if g.get("quota") is not None and exc.status != 429:
-            response.headers.update(g.quota.headers())
-        return response
+        return respond(exc, exc.body())
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

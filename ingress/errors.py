@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, jsonify
+
 
 class ApiError(Exception):
     """A client-facing error: HTTP `status`, a message, and optional fields and headers."""
@@ -30,3 +32,13 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         """The JSON document answered."""
         return {"error": self.message, **self.extra}
+
+
+def respond(exc: ApiError, body: dict[str, Any]) -> Response:
+    """The response for `exc` with `body` in the caller's API shape (the native API, Judge0 and
+    Piston word their errors differently; status and headers are the same). The rate-limit
+    headers are added to every response by the app's after_request."""
+    response = jsonify(body)
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    return response

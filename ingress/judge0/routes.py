@@ -21,7 +21,7 @@ from eventing import contract, keys
 from ingress import submissions, validation
 from ingress.api import backlog
 from ingress.compat import services, spend
-from ingress.errors import ApiError
+from ingress.errors import ApiError, respond
 from ingress.judge0 import languages, models, statuses
 
 judge0 = Blueprint("judge0", __name__, url_prefix="/judge0")
@@ -76,12 +76,7 @@ def invalid(exc: models.Invalid) -> tuple[Response, int]:
 
 @judge0.errorhandler(ApiError)
 def api_error(exc: ApiError) -> Response:
-    response = jsonify(error=exc.message)
-    response.status_code = exc.status
-    response.headers.update(exc.headers)
-    if g.get("quota") is not None and exc.status != 429:
-        response.headers.update(g.quota.headers())
-    return response
+    return respond(exc, {"error": exc.message})
 
 
 @judge0.errorhandler(HTTPException)

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from ingress import submissions, validation, waiting
 from ingress.compat import services, spend
-from ingress.errors import ApiError
+from ingress.errors import ApiError, respond
 from ingress.piston import models, runtimes
 
 piston = Blueprint("piston", __name__, url_prefix="/api/v2")
@@ -28,12 +28,7 @@ def piston_error(exc: models.PistonError) -> tuple[Response, int]:
 
 @piston.errorhandler(ApiError)
 def api_error(exc: ApiError) -> Response:
-    response = jsonify(message=exc.message)
-    response.status_code = exc.status
-    response.headers.update(exc.headers)
-    if g.get("quota") is not None and exc.status != 429:
-        response.headers.update(g.quota.headers())
-    return response
+    return respond(exc, {"message": exc.message})
 
 
 @piston.errorhandler(HTTPException)
