@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -24,6 +25,7 @@ from eventing.contract import (
     Submission,
     TestCase,
     TestResult,
+    Verdict,
 )
 from functions import checkers, compile_cache, grading, precompiled, sandbox, sources
 from functions.languages import Language
@@ -101,10 +103,12 @@ def execute(
         return _execute(submission, language, settings, work)
     except sandbox.SandboxUnavailable as exc:
         log.error("sandbox unavailable", job=submission.id, error=str(exc))
-        return _internal_error(submission, language, settings, str(exc))
+        return _unrun(submission, language, settings, "internal_error", error=str(exc))
     except Exception as exc:  # an infrastructure fault, not the user's code
         log.exception("execution failed", job=submission.id)
-        return _internal_error(submission, language, settings, f"internal error: {exc}")
+        return _unrun(
+            submission, language, settings, "internal_error", error=f"internal error: {exc}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -127,26 +131,20 @@ def _execute(
     options = tuple((submission.compiler_options or "").split())
     refusal = _refused(language, options)
     if refusal:
-        return ExecutionResult(
-            id=submission.id,
-            language=language.id,
-            verdict="compilation_error",
-            compile_output=refusal,
-            executor=settings.name,
-        )
+        return _unrun(submission, language, settings, "compilation_error", compile_output=refusal)
     if language.compile:
         compiled = _compile(submission, language, settings, options, box, work)
     else:
         box.mkdir()
         compiled = _Compiled(sources.write(submission, language, box).entry, None)
     if compiled.failed:
-        return ExecutionResult(
-            id=submission.id,
-            language=language.id,
-            verdict="compilation_error",
+        return _unrun(
+            submission,
+            language,
+            settings,
+            "compilation_error",
             compile_output=compiled.message,
             compile=compiled.stage,
-            executor=settings.name,
         )
     limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
@@ -348,15 +346,16 @@ def _summarise(
     )
 
 
-def _internal_error(
-    submission: Submission, language: Language, settings: ExecutorSettings, message: str
+def _unrun(
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    verdict: Verdict,
+    **fields: Any,
 ) -> ExecutionResult:
+    """The result of a job whose code never ran (refused, did not compile, or our fault)."""
     return ExecutionResult(
-        id=submission.id,
-        language=language.id,
-        verdict="internal_error",
-        error=message,
-        executor=settings.name,
+        id=submission.id, language=language.id, verdict=verdict, executor=settings.name, **fields
     )
 
 
