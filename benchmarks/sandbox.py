@@ -62,7 +62,7 @@ def main() -> None:
             for _ in range(3):  # warm caches and the spare sandboxes
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True)
                 sandbox.run(
-                    argv, limits=limits, box_files=work, env=env, ro_paths=language.ro_paths
+                    argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths
                 )
             for _ in range(REPEATS):
                 started = time.perf_counter()
@@ -71,7 +71,7 @@ def main() -> None:
                 time.sleep(0.02)  # let the spare be prepared, as between requests
                 started = time.perf_counter()
                 outcome = sandbox.run(
-                    argv, limits=limits, box_files=work, env=env, ro_paths=language.ro_paths
+                    argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths
                 )
                 boxed.append((time.perf_counter() - started) * 1000)
                 assert outcome.stdout == b"hi\n", outcome

@@ -104,7 +104,7 @@ def ceiling(runs: int) -> dict[str, Any]:
 
     def sandboxed() -> float:
         started = time.perf_counter()
-        outcome = sandbox.run(["/usr/bin/python3", "main.py"], limits=limits, box_files=box)
+        outcome = sandbox.run(["/usr/bin/python3", "main.py"], limits=limits, box=box)
         assert outcome.stdout == b"hi\n", outcome
         return (time.perf_counter() - started) * 1000
 

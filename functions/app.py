@@ -7,13 +7,14 @@ that reply to the broker. A request that is not a valid event gets 400 (not retr
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
-from functions import precompiled, runner, sandbox
+from functions import identity, precompiled, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
 from functions.settings import ExecutorSettings
@@ -35,6 +36,9 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         for name in wanted
         if name in registry and name not in languages
     }
+    swept = sandbox.sweep_stale()
+    if swept:
+        log.info("removed run groups a killed executor left", groups=swept)
     for language in languages.values():
         precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)
@@ -89,6 +93,10 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             languages=sorted(languages),
             limits=sandbox.limits_mode(),
             compileCache=_cache_stats(settings),
+            # Who the executor and its sandboxes are on the host (never root for sandboxes).
+            user=os.geteuid(),
+            sandboxUser=identity.sandbox_ids().uid,
+            spares=sandbox.spare_count(),
         )
 
     @app.get("/languages")

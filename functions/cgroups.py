@@ -162,6 +162,29 @@ class Group:
                     time.sleep(0.0005 if attempt < 20 else 0.005)
 
 
+def sweep_stale(where: Delegation) -> int:
+    """Remove the run groups of executors that are gone (named sentinel-<pid>-<n>, the pid no
+    longer running): a SIGKILLed executor leaves its spares' groups behind. Groups of live
+    processes are left alone, so executors sharing a parent do not remove each other's."""
+    removed = 0
+    for parent in where.parents.values():
+        for group in parent.glob("sentinel-*-*"):
+            owner = group.name.split("-")[1]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and group.is_dir():
+                with contextlib.suppress(OSError):
+                    remove_tree(group)
+                    removed += 1
+    return removed
+
+
+def remove_tree(group: Path) -> None:
+    """Kill every process in `group` and the groups below it, then remove them, deepest first."""
+    for child in [p for p in group.iterdir() if p.is_dir()]:
+        remove_tree(child)
+    Group({"pids": group}).kill()
+    Group({"pids": group}).remove()
+
+
 def _write(path: Path, value: int) -> None:
     with path.open("w") as handle:
         handle.write(str(value))

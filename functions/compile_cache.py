@@ -1,9 +1,10 @@
 """The compile cache: a compile's output kept by the content hash of everything that made it.
 
 Key: sha256 over the language id, the toolchain's version line, the compile command as
-configured, the submission's compiler options and every file the compile step sees (names and
-bytes). Two different sources therefore never share an entry; the same source resubmitted, or the
-next test case of a job, reuses it without running the compiler.
+configured, the submission's compiler options, the compile's limits (a compiler short of memory
+fails, and that failure belongs to those limits only) and every file the compile step sees
+(names and bytes). Two different sources therefore never share an entry; the same source
+resubmitted, or the next test case of a job, reuses it without running the compiler.
 
 Layout, all on one filesystem (so renames are atomic and hard links work):
   <root>/<key>/box/        the box after the compile (sources and artifacts)
@@ -15,8 +16,10 @@ identical submissions at once may both compile, but the second rename fails and 
 dropped: nobody ever sees a half-written entry. A job takes a hard-linked copy of the entry's box,
 so eviction (rename out of the way, then delete) never pulls files from under a running job.
 
-Size: LRU by total bytes (each entry's size recorded in its meta; a hit touches the entry's
-mtime); evicted after each store until the total is within the bound.
+Size: LRU by total bytes, each entry counted for its bytes and INODE_BYTES per file or
+directory (recorded in its meta; a hit touches the entry's mtime); evicted after each store until
+the total is within the bound. What a compile leaves is bounded before it gets here
+(functions/box_files.py: at most MAX_ENTRIES files and the compile's tmpfs size).
 """
 
 from __future__ import annotations
@@ -169,16 +172,13 @@ def link_copy(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination, copy_function=os.link, dirs_exist_ok=True)
 
 
-def sanitise(box: Path) -> None:
-    """Remove what a compile step may have left that is not a plain file or directory.
-
-    A compile step can run user code (perl -c runs BEGIN blocks): a symlink it leaves in /box
-    would be bound into later runs by its host path, and so resolve on the host.
-    """
-    for path in sorted(box.rglob("*"), reverse=True):
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            path.unlink(missing_ok=True)
+INODE_BYTES = 512  # what an entry is counted for on top of its bytes: a directory is not free
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    """Bytes and inodes of an entry: a tree of empty directories is not zero-sized."""
+    total = 0
+    for item in path.rglob("*"):
+        info = item.lstat()
+        total += INODE_BYTES + (info.st_size if item.is_file() and not item.is_symlink() else 0)
+    return total

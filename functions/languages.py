@@ -38,6 +38,9 @@ class Language:
     limits: Mapping[str, int] = field(default_factory=dict)
     heap_percent: int = 100
     address_space_limit: bool = True
+    # The compile step runs the submission's own code (perl -c runs BEGIN blocks): it is then
+    # held to the run's limits (functions/runner.py compile_limits).
+    compile_runs_code: bool = False
     out_of_memory: tuple[str, ...] = ()
     main_class: str | None = None
     source_suffixes: tuple[str, ...] = ()
@@ -183,6 +186,7 @@ def _language(key: str, table: dict[str, object]) -> Language:
         limits={str(k): int(v) for k, v in limits.items()},
         heap_percent=heap_percent,
         address_space_limit=bool(table.get("address_space_limit", True)),
+        compile_runs_code=bool(table.get("compile_runs_code", False)),
         out_of_memory=strings("out_of_memory"),
         main_class=str(main_class) if main_class else None,
         source_suffixes=strings("source_suffixes"),

@@ -7,8 +7,9 @@ compilerOptions are always correct, just not faster.
 
 The header is built by the service (a trusted command on a system header, no user input) into
 <cache>/pch/<language>/<hash of version and command>/, via a temp file and a rename, so a compile
-never sees half a .gch. The compile step binds that directory read-only and puts it first on the
-include path (-I{pch_dir}).
+never sees half a .gch. The compile step binds that directory read-only at INSIDE (not at its
+host path, which would name the work directory) and puts it first on the include path
+(-I{pch_dir}).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pathlib import Path
 
 import structlog
 
+from functions import identity
 from functions.languages import Language
 
 log = structlog.get_logger(__name__)
+INSIDE = "/pch"  # where a compile step sees the directory
 _BUILDING: set[Path] = set()
 _LOCK = threading.Lock()
 
@@ -45,8 +48,8 @@ def ready(language: Language, cache_root: Path, *, wait: bool = False) -> Path |
     """The directory when its header is built; else start building it (in the background
     unless `wait`) and return None, so that compile runs without it."""
     where = directory(language, cache_root)
-    if where is None:
-        return None
+    if where is None or not identity.reachable(where.parent):
+        return None  # (a root executor's private cache: its sandboxes could not bind it)
     if _target(language, where).exists():
         return where
     with _LOCK:

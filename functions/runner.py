@@ -9,6 +9,7 @@ Infrastructure faults become `internal_error` with the cause logged, never a sil
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -77,20 +78,34 @@ def compile_limits(
     language: Language, settings: ExecutorSettings, submission: Submission | None = None
 ) -> sandbox.Limits:
     """Compilers get their own, larger limits (the server's are the default and the maximum):
-    a compile bomb is stopped like a run."""
+    a compile bomb is stopped like a run.
+
+    A compile step that runs the submission's own code (the registry's `compile_runs_code`:
+    perl -c runs BEGIN blocks, and perl has no switch against it) gets no more than the run's
+    limits, or it is a way around them."""
     asked = submission.limits if submission is not None else None
     cpu_ms = (asked and asked.compile_cpu_time_ms) or settings.compile_cpu_ms
     wall_ms = (asked and asked.compile_wall_time_ms) or settings.compile_wall_ms
     memory_mb = (asked and asked.compile_memory_mb) or settings.compile_memory_mb
-    return sandbox.Limits(
+    limits = sandbox.Limits(
         cpu_ms=min(cpu_ms, settings.compile_cpu_ms),
         wall_ms=min(wall_ms, settings.compile_wall_ms),
         memory_kb=min(memory_mb, settings.compile_memory_mb) * 1024,
         output_bytes=64 * 1024,
         processes=128,
-        tmp_bytes=256 * 1024 * 1024,
+        tmp_bytes=128 * 1024 * 1024,
         address_space=language.address_space_limit,
     )
+    if language.compile_runs_code and submission is not None:
+        run = run_limits(submission, language, settings)
+        limits = dataclasses.replace(
+            limits,
+            cpu_ms=min(limits.cpu_ms, run.cpu_ms),
+            wall_ms=min(limits.wall_ms, run.wall_ms),
+            memory_kb=min(limits.memory_kb, run.memory_kb),
+            processes=min(limits.processes, run.processes),
+        )
+    return limits
 
 
 def execute(
@@ -106,9 +121,9 @@ def execute(
         return _unrun(submission, language, settings, "internal_error", error=str(exc))
     except Exception as exc:  # an infrastructure fault, not the user's code
         log.exception("execution failed", job=submission.id)
-        return _unrun(
-            submission, language, settings, "internal_error", error=f"internal error: {exc}"
-        )
+        # The cause goes to the log only: its text names host paths of the work directory.
+        error = f"internal error ({type(exc).__name__}); logged by {settings.name}"
+        return _unrun(submission, language, settings, "internal_error", error=error)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -180,25 +195,31 @@ def _compile(
     box: Path,
     work: Path,
 ) -> _Compiled:
-    """Compile into `box`, through the compile cache: same inputs, same entry, no compiler."""
+    """Compile into `box`, through the compile cache: same inputs, same entry, no compiler.
+
+    The sources are copied into the compile's own tmpfs /box and the box comes back out as a
+    bounded archive (functions/box_files.py): nothing of the host is writable to a compiler.
+    """
     assert language.compile is not None
     cache = cache_for(settings)
+    step = compile_limits(language, settings, submission)
     staged = cache.staging() if cache.enabled else work / "stage"
-    (staged / "box").mkdir(parents=True, exist_ok=True)
-    written = sources.write(submission, language, staged / "box")
-    key = cache.key([language.id, language.version, *language.compile, *options], staged / "box")
+    sources_dir = staged / "src"
+    sources_dir.mkdir(parents=True, exist_ok=True)
+    written = sources.write(submission, language, sources_dir)
+    key = cache.key(
+        [language.id, language.version, *language.compile, *options, *_limits_key(step)],
+        sources_dir,
+    )
     hit = cache.lookup(key)
     if hit is not None:
-        cache.discard(staged)
         try:
             compile_cache.link_copy(hit.box, box)
             stage = StageResult(**{**hit.meta["stage"], "cached": True})
+            cache.discard(staged)
             return _Compiled(written.entry, stage, str(hit.meta.get("message", "")))
         except (OSError, KeyError, TypeError):  # evicted meanwhile: compile after all
             shutil.rmtree(box, ignore_errors=True)
-            staged = cache.staging()
-            written = sources.write(submission, language, staged / "box")
-    step = compile_limits(language, settings, submission)
     pch = precompiled.ready(language, settings.cache_root)
     argv = language.expand(
         language.compile,
@@ -206,21 +227,31 @@ def _compile(
         written.entry,
         sources=written.compiled,
         options=options,
-        pch_dir=str(pch) if pch else "/nonexistent",
+        pch_dir=precompiled.INSIDE if pch else "/nonexistent",
     )
     outcome = sandbox.run(
         argv,
         limits=step,
-        box=staged / "box",
+        box=sources_dir,
+        keep_box=staged / "box",
         env=language.environment(step.memory_kb, written.entry),
-        ro_paths=(*language.ro_paths, *([str(pch)] if pch else [])),
+        ro_paths=language.ro_paths,
+        ro_binds=[(str(pch), precompiled.INSIDE)] if pch else [],
     )
-    compile_cache.sanitise(staged / "box")
-    failed = outcome.exit_code != 0 or outcome.wall_timed_out or outcome.output_exceeded
+    shutil.rmtree(sources_dir, ignore_errors=True)
+    failed = (
+        outcome.exit_code != 0
+        or outcome.wall_timed_out
+        or outcome.output_exceeded
+        or bool(outcome.box_refused)
+    )
     stopped = _stopped_by(outcome, step) if failed else ""
     message = (_text(outcome.stderr) + _text(outcome.stdout)) if failed else ""
     if stopped:
         message += f"\n[compilation stopped: {stopped}]"
+    verdict: Verdict = "compilation_error"
+    if stopped and language.compile_runs_code:
+        verdict = _run_verdict_of(outcome, step)
     stage = StageResult(
         stdout=_text(outcome.stdout),
         stderr=_text(outcome.stderr),
@@ -229,17 +260,41 @@ def _compile(
         execution_time=outcome.cpu_ms,
         wall_time=outcome.wall_ms,
         memory_kb=outcome.memory_kb,
-        verdict="compilation_error" if failed else "accepted",
+        verdict=verdict if failed else "accepted",
         cached=False,
     )
-    if cache.enabled and not stopped:  # a compile a limit stopped may pass with other limits
+    # A compile that a limit stopped, or that was short of memory at any point (a compiler
+    # that handles the refusal exits 1 like a real error), may pass another time: not kept.
+    if cache.enabled and not stopped and not outcome.memory_hit_limit:
         meta = {"stage": stage.model_dump(exclude={"cached"}), "message": message}
         entry = cache.store(key, staged, meta)
         compile_cache.link_copy(entry.box, box)
     else:
+        (staged / "box").mkdir(parents=True, exist_ok=True)
         (staged / "box").rename(box)
         cache.discard(staged)
     return _Compiled(written.entry, stage, message)
+
+
+def _limits_key(limits: sandbox.Limits) -> list[str]:
+    """The limits a compile ran under, for its cache key: the same source compiled under other
+    limits is another compile (a compiler short of memory fails, and that is not the source's
+    fault)."""
+    return [f"cpu={limits.cpu_ms}", f"wall={limits.wall_ms}", f"memory={limits.memory_kb}"]
+
+
+def _run_verdict_of(outcome: sandbox.Outcome, limits: sandbox.Limits) -> Verdict:
+    """The verdict of a compile step that runs the submission's own code (perl's BEGIN blocks)
+    and was stopped by the run's limits: what the same stop would be for a run."""
+    if outcome.wall_timed_out or outcome.cpu_ms > limits.cpu_ms:
+        return "time_limit_exceeded"
+    if outcome.signal_name == "SIGXCPU":
+        return "time_limit_exceeded"
+    if outcome.memory_exceeded:
+        return "memory_limit_exceeded"
+    if outcome.output_exceeded:
+        return "output_limit_exceeded"
+    return "runtime_error"
 
 
 def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
@@ -252,6 +307,8 @@ def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
         return f"memory limit of {limits.memory_kb // 1024} MB"
     if outcome.output_exceeded:
         return f"output limit of {limits.output_bytes // 1024} KB"
+    if outcome.box_refused:
+        return outcome.box_refused
     if outcome.signal is not None:
         return f"killed by {outcome.signal_name}"
     return ""
@@ -275,7 +332,7 @@ def _run_case(
             argv,
             limits=limits,
             stdin=case.input.encode(),
-            box_files=box,
+            box=box,
             env=language.environment(limits.memory_kb, source),
             ro_paths=language.ro_paths,
         )

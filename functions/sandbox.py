@@ -5,11 +5,15 @@ daemon or setuid helper, costs 3 to 5 ms a run here (../shared/FACTS.md), and wh
 process is killed the sandbox's pid 1 dies (--die-with-parent) and the kernel kills every
 process left in the pid namespace: nothing a run starts outlives it.
 
+Who it is: bwrap runs as an unprivileged host uid (functions/identity.py), so the sandbox's user
+is never host root; it starts with an empty environment, so its own pid 1 (/proc/1/environ
+inside) shows nothing of the executor's.
+
 The view inside: the toolchain read-only (/usr and the few host paths a language names),
 a private /proc and /dev, size-limited tmpfs /tmp and /dev/shm, and /box as the working
-directory. /box is either a host directory bound writable (compile steps, so their artifacts
-come back out) or a size-limited tmpfs with the compiled files bound read-only into it (runs,
-so one test case cannot leave anything for the next). The environment is built from scratch.
+directory: a size-limited tmpfs into which the run's files are copied from file descriptors
+(functions/box_files.py), so no host path of the work directory is bound, shown in mountinfo or
+writable. A compile step's /box comes back out as a bounded tar stream (`keep_box`).
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ import signal
 import subprocess
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions import cgroups, seccomp
+from functions import box_files, cgroups, identity, seccomp
 
 BWRAP = "/usr/bin/bwrap"
-SANDBOX_UID = 65534
+SANDBOX_UID = 65534  # the uid inside; outside it is functions/identity.py's
 BOX = "/box"
 BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -44,6 +49,8 @@ BASE_ENV = {
 _READ_CHUNK = 65536
 _POLL_S = 0.05  # how often a running sandbox's CPU time is checked (cgroup mode)
 _SPARES_PER_COMMAND = 2
+# Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
+MAX_SPARES = 8
 
 
 class SandboxUnavailable(RuntimeError):
@@ -85,6 +92,8 @@ class Outcome:
     wall_timed_out: bool
     output_exceeded: bool
     memory_exceeded: bool = False
+    memory_hit_limit: bool = False  # the group refused memory at least once (cgroup modes)
+    box_refused: str = ""  # why a kept /box could not be taken back ("" when it was)
 
     @property
     def signal_name(self) -> str | None:
@@ -95,6 +104,13 @@ class Outcome:
             return signal.Signals(self.signal).name
         except ValueError:
             return f"signal {self.signal}"
+
+
+def sweep_stale() -> int:
+    """At the executor's start: remove the run groups a killed executor left (see
+    functions/cgroups.py sweep_stale); how many."""
+    where = _delegation()
+    return cgroups.sweep_stale(where) if where is not None else 0
 
 
 def limits_mode() -> str:
@@ -109,35 +125,53 @@ def run(
     limits: Limits,
     stdin: bytes = b"",
     box: Path | None = None,
-    box_files: Path | None = None,
+    keep_box: Path | None = None,
     env: Mapping[str, str] | None = None,
     ro_paths: Sequence[str] = (),
+    ro_binds: Sequence[tuple[str, str]] = (),
 ) -> Outcome:
     """Run `argv` in a new sandbox and wait for it (at most the wall limit).
 
-    `box` binds a host directory writable at /box; otherwise /box is a fresh tmpfs into which the
-    top-level entries of `box_files` (compiled artifacts) are bound read-only.
+    /box is a fresh tmpfs holding a copy of every file under `box`. With `keep_box`, the
+    box as the program left it is written there afterwards (regular files and directories,
+    bounded by `limits.tmp_bytes`); `Outcome.box_refused` says why when it could not be.
+    `ro_paths` are host paths shown read-only at the same place, `ro_binds` (host, inside) pairs.
     """
     if not os.access(BWRAP, os.X_OK):
         raise SandboxUnavailable(f"{BWRAP} not found: install the Debian package bubblewrap")
-    key = (tuple(argv), tuple(p for p in ro_paths if os.path.exists(p)))
-    prepared = _SPARES.take(key) or _Prepared.spawn(key, _delegation())
+    directories, files = box_files_of(box)
+    command = (*box_files.PACK, *argv) if keep_box is not None else tuple(argv)
+    binds = tuple((p, p) for p in ro_paths if os.path.exists(p)) + tuple(
+        (host, inside) for host, inside in ro_binds if os.path.exists(host)
+    )
+    where = _delegation()
+    fixed = _rlimits(limits, grouped=where is not None) if identity.sandbox_ids().switch else None
+    key = (command, binds, len(files), fixed)
+    prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
     _SPARES.refill(key)
     started = time.monotonic()
     try:
-        prepared.release(limits, stdin, _run_args(limits, box, box_files, env or {}))
-        stdout, stderr, timed_out, exceeded = _collect(prepared, limits, started)
+        extra = box_files.directory_args(directories, files, prepared.file_fds)
+        size = limits.tmp_bytes + sum(f.size for f in files)
+        prepared.release(limits, stdin, files, _run_args(limits, size, extra, env or {}))
+        archive_cap = limits.tmp_bytes if keep_box is not None else limits.output_bytes
+        stdout, stderr, timed_out, exceeded = _collect(prepared, limits, started, archive_cap)
         _, status, rusage = os.wait4(prepared.process.pid, 0)
         prepared.process.returncode = status  # the Popen is done; keep it from waiting again
         wall_ms = round((time.monotonic() - started) * 1000)
         cpu_ms = round((rusage.ru_utime + rusage.ru_stime) * 1000)
-        memory_kb, oom = rusage.ru_maxrss, False
+        memory_kb, oom, hit_limit = rusage.ru_maxrss, False, False
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
             cpu_ms, memory_kb, oom = usage.cpu_ms, usage.memory_peak_kb, usage.oom_killed
+            hit_limit = usage.memory_hit_limit
     finally:
         prepared.close()
+    refused = ""
+    if keep_box is not None:
+        stdout, refused = b"", _unpacked(stdout, keep_box, limits, exceeded)
+        exceeded = exceeded and not refused and len(stderr) >= limits.output_bytes
     exit_code = os.waitstatus_to_exitcode(status)
     killed_by = -exit_code if exit_code < 0 else _inner_signal(exit_code)
     return Outcome(
@@ -151,64 +185,131 @@ def run(
         wall_timed_out=timed_out,
         output_exceeded=exceeded,
         memory_exceeded=oom,
+        memory_hit_limit=hit_limit,
+        box_refused=refused,
     )
 
 
-_Key = tuple[tuple[str, ...], tuple[str, ...]]
+def box_files_of(box: Path | None) -> tuple[list[str], list[box_files.BoxFile]]:
+    """The directories and files to copy into a run's /box (none without a box)."""
+    if box is None:
+        return [], []
+    try:
+        return box_files.listing(box)
+    except box_files.Refused as exc:
+        raise SandboxUnavailable(str(exc)) from exc
+
+
+def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) -> str:
+    """Write a compile's /box out of its tar stream; why it was refused ("" when it was not)."""
+    if exceeded and len(archive) >= limits.tmp_bytes:
+        return f"the box holds more than {limits.tmp_bytes // (1024 * 1024)} MB"
+    try:
+        box_files.unpack(archive, keep_box, limits.tmp_bytes)
+    except box_files.Refused as exc:
+        return str(exc)
+    return ""
+
+
+_Rlimits = tuple[tuple[int, int, int], ...]
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, _Rlimits | None]
+PRLIMIT = "/usr/bin/prlimit"
+_PRLIMIT_NAMES = {
+    resource.RLIMIT_CPU: "cpu",
+    resource.RLIMIT_CORE: "core",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_NOFILE: "nofile",
+    resource.RLIMIT_STACK: "stack",
+    resource.RLIMIT_AS: "as",
+}
+
+
+def _rlimits(limits: Limits, *, grouped: bool) -> _Rlimits:
+    """The rlimits of a run: (resource, soft, hard). RLIMIT_AS carries memory only where no
+    cgroup does and the runtime does not reserve huge address space."""
+    cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
+    found = [
+        (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+    ]
+    if limits.stack_bytes is not None:
+        found.append((resource.RLIMIT_STACK, limits.stack_bytes, limits.stack_bytes))
+    if not grouped and limits.address_space:
+        memory = limits.memory_kb * 1024
+        found.append((resource.RLIMIT_AS, memory, memory))
+    return tuple(found)
+
+
+def _prlimit_command(fixed: _Rlimits) -> list[str]:
+    """util-linux prlimit(1) in front of bwrap: it sets the limits on itself, then execs.
+
+    Why: a root executor switches bwrap to another uid, and root here lacks CAP_SYS_RESOURCE
+    (prlimit(2) on another uid's process is refused), so the limits travel with the spawn and
+    become part of the prepared sandbox's key."""
+    return [PRLIMIT, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in fixed)]
 
 
 @dataclass
 class _Prepared:
     """A bubblewrap started ahead of its run, blocked reading its last arguments (--args).
 
-    Everything that makes the sandbox a sandbox (namespaces, the read-only toolchain, a clean
-    environment, the seccomp filter) is on its command line already, so should the arguments
-    never come (the executor died) it runs the command sandboxed, without a /box, where it finds
-    nothing to run. Already moved into
-    its cgroups: the RCU wait of that move is paid while it waits, and everything it forks is
-    born inside. The run's own part (limits, /box, env, read-only root) comes with `release`.
+    Everything that makes the sandbox a sandbox (namespaces, the unprivileged host uid, an
+    empty environment, the read-only toolchain, the seccomp filter) is on its command line
+    already, so should the arguments never come (the executor died) it runs the command
+    sandboxed, without a /box, where it finds nothing to run. Already moved into its cgroups:
+    the RCU wait of that move is paid while it waits, and everything it forks is born inside.
+    It holds one empty memfd per file of its /box; `release` fills them and gives it the run's
+    own part (limits, /box, env, read-only root).
     """
 
     process: subprocess.Popen[bytes]
     args_fd: int
     stdin_fd: int
+    file_fds: list[int]
     group: cgroups.Group | None
+    rlimits_fixed: bool = False  # set at spawn (a root executor may not prlimit another uid)
     closed: bool = field(default=False)
 
     @classmethod
     def spawn(cls, key: _Key, where: cgroups.Delegation | None) -> _Prepared:
-        """Start one (no preexec_fn: CPython can then vfork, not copy the executor's pages)."""
-        argv, ro_paths = key
+        """Start one. bwrap gets an empty environment and, when this process is root, the
+        unprivileged identity (then CPython forks instead of vfork: a root executor pays it)."""
+        argv, binds, n_files, fixed = key
+        ids = identity.sandbox_ids()
         args_r, args_w = os.pipe()
         stdin_fd = os.memfd_create("stdin", 0)
+        file_fds = [os.memfd_create("file", 0) for _ in range(n_files)]
         filter_fd = seccomp.memfd()
         group = cgroups.Group.create(where) if where is not None else None
+        switch: dict[str, object] = (
+            {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
+        )
         try:
-            command = [
-                *_sandbox_args(ro_paths, filter_fd),
-                "--args",
-                str(args_r),
-                "--",
-                *argv,
-            ]
+            command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *argv]
+            if fixed is not None:
+                command = [*_prlimit_command(fixed), *command]
             process = subprocess.Popen(
                 command,
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(args_r, filter_fd),
+                pass_fds=(args_r, filter_fd, *file_fds),
                 start_new_session=True,
+                env={},
+                **switch,  # type: ignore[call-overload]
             )
         except BaseException:
-            os.close(args_w)
-            os.close(stdin_fd)
+            for fd in (args_w, stdin_fd, *file_fds):
+                os.close(fd)
             if group is not None:
                 group.remove()
             raise
         finally:
             os.close(args_r)
             os.close(filter_fd)
-        prepared = cls(process, args_w, stdin_fd, group)
+        prepared = cls(process, args_w, stdin_fd, file_fds, group, rlimits_fixed=fixed is not None)
         if group is not None:
             try:
                 group.join(process.pid)
@@ -217,38 +318,38 @@ class _Prepared:
                 raise
         return prepared
 
-    def release(self, limits: Limits, stdin: bytes, run_args: list[str]) -> None:
-        """Give it its limits, its stdin and its last arguments: it starts the program."""
-        pid = self.process.pid
-        cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
-        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limits.file_size_bytes,) * 2)
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
-        if limits.stack_bytes is not None:
-            resource.prlimit(pid, resource.RLIMIT_STACK, (limits.stack_bytes,) * 2)
-        memory = limits.memory_kb * 1024
+    def release(
+        self, limits: Limits, stdin: bytes, files: list[box_files.BoxFile], run_args: list[str]
+    ) -> None:
+        """Give it its limits, its stdin, its files and its last arguments: it starts."""
+        if not self.rlimits_fixed:
+            for which, soft, hard in _rlimits(limits, grouped=self.group is not None):
+                resource.prlimit(self.process.pid, which, (soft, hard))
         if self.group is not None:
-            self.group.limit(memory, limits.processes)
-        elif limits.address_space:
-            resource.prlimit(pid, resource.RLIMIT_AS, (memory, memory))
+            self.group.limit(limits.memory_kb * 1024, limits.processes)
         os.write(self.stdin_fd, stdin)
         os.lseek(self.stdin_fd, 0, os.SEEK_SET)
-        os.close(self.stdin_fd)
-        self.stdin_fd = -1
+        for file, fd in zip(files, self.file_fds, strict=True):
+            box_files.copy_into(fd, file)
+        self._close_fds(self.stdin_fd, *self.file_fds)
         payload = b"".join(arg.encode() + b"\0" for arg in run_args)
         with open(self.args_fd, "wb", closefd=True) as args:
             self.args_fd = -1
             args.write(payload)
+
+    def _close_fds(self, *fds: int) -> None:
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+        self.stdin_fd, self.file_fds = -1, []
 
     def close(self) -> None:
         """Kill it if still there, reap it, and remove its groups."""
         if self.closed:
             return
         self.closed = True
-        for fd in (self.args_fd, self.stdin_fd):
-            if fd >= 0:
-                os.close(fd)
+        self._close_fds(self.args_fd, self.stdin_fd, *self.file_fds)
+        self.args_fd = -1
         if self.process.returncode is None:
             _kill(self.process)
             self.process.wait()
@@ -261,10 +362,15 @@ class _Prepared:
 
 
 class _Spares:
-    """Prepared sandboxes per command, refilled by one background thread after each take."""
+    """Prepared sandboxes per command, refilled by one background thread after each take.
+
+    Bounded: at most `MAX_SPARES` over all commands (a command line carries a submission's own
+    arguments, so strangers can make as many commands as they like); the least recently used
+    command's spares are closed first.
+    """
 
     def __init__(self) -> None:
-        self._ready: dict[_Key, list[_Prepared]] = {}
+        self._ready: OrderedDict[_Key, list[_Prepared]] = OrderedDict()
         self._lock = threading.Lock()
         self._wanted: queue.SimpleQueue[_Key] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -272,6 +378,8 @@ class _Spares:
     def take(self, key: _Key) -> _Prepared | None:
         with self._lock:
             ready = self._ready.get(key)
+            if ready is not None:
+                self._ready.move_to_end(key)
             return ready.pop() if ready else None
 
     def refill(self, key: _Key) -> None:
@@ -282,6 +390,11 @@ class _Spares:
                 self._thread = threading.Thread(target=self._loop, name="spares", daemon=True)
                 self._thread.start()
         self._wanted.put(key)
+
+    def count(self) -> int:
+        """How many prepared sandboxes wait right now."""
+        with self._lock:
+            return sum(len(ready) for ready in self._ready.values())
 
     def close(self) -> None:
         with self._lock:
@@ -303,10 +416,31 @@ class _Spares:
                 continue  # the next run starts cold; it reports the fault if it persists
             with self._lock:
                 self._ready.setdefault(key, []).append(prepared)
+                self._ready.move_to_end(key)
+                evicted = self._over_bound()
+            for spare in evicted:
+                with contextlib.suppress(OSError):
+                    spare.close()
+
+    def _over_bound(self) -> list[_Prepared]:
+        """Take spares of the least recently used commands until MAX_SPARES hold (locked)."""
+        evicted: list[_Prepared] = []
+        while sum(len(ready) for ready in self._ready.values()) > MAX_SPARES:
+            oldest = next(iter(self._ready))
+            ready = self._ready[oldest]
+            evicted.append(ready.pop(0))
+            if not ready:
+                del self._ready[oldest]
+        return evicted
 
 
 _SPARES = _Spares()
 atexit.register(_SPARES.close)
+
+
+def spare_count() -> int:
+    """Prepared sandboxes waiting now (bounded by MAX_SPARES)."""
+    return _SPARES.count()
 
 
 _DELEGATION: list[cgroups.Delegation | None] = []
@@ -319,7 +453,7 @@ def _delegation() -> cgroups.Delegation | None:
     return _DELEGATION[0]
 
 
-def _sandbox_args(ro_paths: Sequence[str], filter_fd: int) -> list[str]:
+def _sandbox_args(binds: Sequence[tuple[str, str]], filter_fd: int) -> list[str]:
     """What every run shares: namespaces, identity, the read-only toolchain, seccomp."""
     args = [
         BWRAP,
@@ -352,16 +486,18 @@ def _sandbox_args(ro_paths: Sequence[str], filter_fd: int) -> list[str]:
             args += ["--symlink", os.readlink(host), f"/{top}"]
         elif host.is_dir():
             args += ["--ro-bind", str(host), f"/{top}"]
-    for path in ro_paths:
-        args += ["--ro-bind", path, path]
+    for host_path, inside in binds:
+        args += ["--ro-bind", host_path, inside]
+    # bwrap covers /proc/sys, /proc/sysrq-trigger, /proc/irq and /proc/bus read-only itself.
     args += ["--proc", "/proc", "--dev", "/dev"]
     return args
 
 
 def _run_args(
-    limits: Limits, box: Path | None, box_files: Path | None, env: Mapping[str, str]
+    limits: Limits, box_bytes: int, box_args: list[str], env: Mapping[str, str]
 ) -> list[str]:
-    """What one run has of its own: sized tmpfs, its /box, its environment; then / read-only."""
+    """What one run has of its own: sized tmpfs, its /box and files, its environment; then /
+    read-only."""
     args = [
         "--size",
         str(limits.tmp_bytes),
@@ -371,14 +507,12 @@ def _run_args(
         str(limits.tmp_bytes),
         "--tmpfs",
         "/dev/shm",
+        "--size",
+        str(box_bytes),
+        "--tmpfs",
+        BOX,
+        *box_args,
     ]
-    if box is not None:
-        args += ["--bind", str(box), BOX]
-    else:
-        args += ["--size", str(limits.tmp_bytes), "--tmpfs", BOX]
-        if box_files is not None:
-            for entry in sorted(box_files.iterdir()):
-                args += ["--ro-bind", str(entry), f"{BOX}/{entry.name}"]
     # The root is bwrap's own tmpfs: read-only, or it is an unbounded place to write.
     args += ["--remount-ro", "/", "--chdir", BOX]
     for name, value in {**BASE_ENV, **env}.items():
@@ -387,9 +521,10 @@ def _run_args(
 
 
 def _collect(
-    prepared: _Prepared, limits: Limits, started: float
+    prepared: _Prepared, limits: Limits, started: float, stdout_cap: int
 ) -> tuple[bytes, bytes, bool, bool]:
-    """Read stdout and stderr up to the output cap until both close or the wall limit passes.
+    """Read stdout (up to `stdout_cap`) and stderr (up to the output limit) until both close or
+    the wall limit passes.
 
     With a cgroup, the run's CPU time (all its processes and threads) is checked as it goes, so
     a multi-threaded burner is stopped at the CPU limit rather than at the wall limit.
@@ -398,6 +533,7 @@ def _collect(
     assert process.stdout is not None and process.stderr is not None
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    caps = {out_fd: stdout_cap, err_fd: limits.output_bytes}
     # The pidfd turns readable when bwrap exits: a program that closes its output and then
     # sleeps is still held to the wall limit.
     pidfd = os.pidfd_open(process.pid)
@@ -424,8 +560,8 @@ def _collect(
                     continue
                 buffer = buffers[key.fd]
                 buffer += chunk
-                if len(buffer) > limits.output_bytes:
-                    del buffer[limits.output_bytes :]
+                if len(buffer) > caps[key.fd]:
+                    del buffer[caps[key.fd] :]
                     exceeded = True
             if prepared.group is not None:
                 over_cpu = prepared.group.cpu_ms() > limits.cpu_ms

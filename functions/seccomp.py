@@ -10,6 +10,13 @@ syscall (int 0x80) is a way around a 64-bit filter, and libseccomp kills it.
 
 libseccomp through `pyseccomp` (ctypes over Debian's libseccomp2): the filter is generated and
 exported as BPF once per process; each run hands bubblewrap a memfd with those bytes (--seccomp).
+
+Sockets: only AF_UNIX (socket and socketpair), every other family answers EAFNOSUPPORT. The
+network namespace has no route out, but it does not cover AF_VSOCK (the hypervisor side and
+other sandboxes on VM-based nodes), and a loopback TCP socket's buffers are memory the v1 memory
+cgroup does not charge (../shared/FACTS.md). No registered language needs another family to
+run: glibc's resolver and Go's net package fail over to an error, which is what a program
+without network must see anyway.
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ NAMESPACE_FLAGS = (
     | 0x20000000  # CLONE_NEWPID
     | 0x40000000  # CLONE_NEWNET
 )
+AF_UNIX = 1
 _TIOCSTI = 0x5412
 _PERSONALITY_QUERY = 0xFFFFFFFF
 
@@ -99,6 +107,8 @@ def program() -> bytes:
         rules.add_rule(
             seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag)
         )
+    for name in ("socket", "socketpair"):
+        rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), name, seccomp.Arg(0, seccomp.NE, AF_UNIX))
     # Pushing characters into a terminal's input queue (there is none, but no reason to allow it).
     rules.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.EQ, _TIOCSTI))
     # personality: only the query (0xffffffff); no switch of execution domain (e.g. no ASLR).

@@ -24,10 +24,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from eventing.settings import DEFAULT_TRIGGERS
+from sentinel import executor_identity
+from sentinel.executor_identity import ExecutorIdentity
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -88,6 +91,8 @@ class Supervisor:
         self.urls: dict[str, str] = {}
         self.log_dir = log_dir
         self.quiet = quiet
+        # Run after every child has stopped (the executor's groups and work directory).
+        self.cleanups: list[Callable[[], None]] = []
 
     def start(
         self,
@@ -96,16 +101,28 @@ class Supervisor:
         env: dict[str, str],
         ready: Callable[[], bool],
         timeout_s: float = 60,
+        identity: ExecutorIdentity | None = None,
     ) -> None:
-        """Start `argv` and wait until `ready()`; raise if it dies or times out first."""
+        """Start `argv` and wait until `ready()`; raise if it dies or times out first.
+        With `identity`, the child runs as its user and joins its cgroups before exec."""
         output = (self.log_dir / f"{name}.log").open("ab") if self.quiet else None
+        switch: dict[str, Any] = {}
+        preexec = _die_with_parent
+        if identity is not None and identity.uid is not None:
+            switch = {"user": identity.uid, "group": identity.gid, "extra_groups": []}
+
+            def preexec() -> None:
+                identity.join()
+                _die_with_parent()
+
         process = subprocess.Popen(
             argv,
             env=env,
             cwd=REPO,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
-            preexec_fn=_die_with_parent,
+            preexec_fn=preexec,
+            **switch,
         )
         self.children.append(Child(name, process, ready))
         deadline = time.monotonic() + timeout_s
@@ -137,6 +154,9 @@ class Supervisor:
                 child.process.wait()
             _signal_group(child.process, signal.SIGKILL)  # stragglers in the group
         self.children.clear()
+        for cleanup in self.cleanups:
+            cleanup()
+        self.cleanups.clear()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
@@ -220,11 +240,19 @@ def start_stack(
         {**env, "PORT": str(broker_port)},
         _http_ok(f"{broker}/health"),
     )
+    executor = executor_identity.prepare(REPO)
+    supervisor.cleanups.append(executor.release)
+    if executor.reason:
+        print(f"  executor   {executor.reason}", flush=True)
+    executor_env = {**env, **executor.env, "PORT": str(executor_port), "K_SINK": broker}
+    if executor.work_dir is not None:
+        executor_env["SENTINEL_WORK_DIR"] = str(executor.work_dir)
     supervisor.start(
         "executor",
-        [python, "-m", "functions"],
-        {**env, "PORT": str(executor_port), "K_SINK": broker},
+        [executor.python, "-m", "functions"],
+        executor_env,
         _http_ok(f"http://127.0.0.1:{executor_port}/health"),
+        identity=executor,
     )
     supervisor.start(
         "sink",

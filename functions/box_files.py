@@ -1,0 +1,137 @@
+"""The files of a /box, in and out of a sandbox, without binding any host path into it.
+
+Why not bind: a bind mount shows its host source path in /proc/self/mountinfo (the work
+directory, the job's name), and a writable host directory is unbounded disk for whoever writes
+it. So files go in as copies from file descriptors (bwrap's `--file FD DEST`, into the box's
+size-limited tmpfs), and a compile step's results come out as a tar stream on its stdout, which
+is untrusted input: only regular files and directories with plain relative names are taken, up
+to a number of entries and bytes, with no set-uid, set-gid or sticky bits.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+# Wraps a compile command: its stdout joins its stderr, then /box leaves as a tar on stdout.
+# The exit status stays the compiler's (128+N when a signal killed it).
+PACK = (
+    "/bin/sh",
+    "-c",
+    '"$@" </dev/null >&2; s=$?; /usr/bin/tar -c -f - --format=gnu . 2>/dev/null; exit $s',
+    "sh",
+)
+MAX_ENTRIES = 256
+
+
+class Refused(ValueError):
+    """The box's files break a bound (too many, too large) or are not plain files."""
+
+
+@dataclass(frozen=True)
+class BoxFile:
+    """One file to put in /box: its relative name, where its bytes are, and its mode."""
+
+    name: str
+    path: Path
+    size: int
+    executable: bool
+
+
+def listing(box: Path) -> tuple[list[str], list[BoxFile]]:
+    """The directories and the regular files under `box` (names relative, sorted); anything
+    else (links, devices, sockets) is left out."""
+    directories: list[str] = []
+    files: list[BoxFile] = []
+    for root, dirs, names in os.walk(box):
+        dirs.sort()
+        here = Path(root)
+        for name in dirs:
+            if not (here / name).is_symlink():
+                directories.append(str((here / name).relative_to(box)))
+        for name in sorted(names):
+            path = here / name
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                files.append(
+                    BoxFile(
+                        str(path.relative_to(box)),
+                        path,
+                        info.st_size,
+                        bool(info.st_mode & stat.S_IXUSR),
+                    )
+                )
+    if len(directories) + len(files) > MAX_ENTRIES:
+        raise Refused(f"more than {MAX_ENTRIES} files in the box")
+    return directories, files
+
+
+def unpack(archive: bytes, destination: Path, max_bytes: int) -> None:
+    """Write the tar `archive` (a sandbox's /box) into `destination`, plain files only."""
+    destination.mkdir(parents=True, exist_ok=True)
+    total = entries = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+            for member in tar:
+                name = _relative(member.name)
+                if name is None:
+                    continue  # "." itself
+                entries += 1
+                if entries > MAX_ENTRIES:
+                    raise Refused(f"more than {MAX_ENTRIES} files in the box")
+                target = destination / name
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if not member.isreg():
+                    continue  # links, devices, fifos: never leave the sandbox
+                total += member.size
+                if total > max_bytes:
+                    raise Refused(f"the box holds more than {max_bytes // (1024 * 1024)} MB")
+                source = tar.extractfile(member)
+                assert source is not None
+                target.parent.mkdir(parents=True, exist_ok=True)
+                mode = 0o755 if member.mode & stat.S_IXUSR else 0o644
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(source.read())
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise Refused(f"the box could not be read back: {exc}") from exc
+
+
+def _relative(name: str) -> PurePosixPath | None:
+    """A member's name as a plain relative path, or None for the top; Refused otherwise."""
+    path = PurePosixPath(name)
+    parts = [part for part in path.parts if part != "."]
+    if not parts:
+        return None
+    if path.is_absolute() or ".." in parts:
+        raise Refused(f"a file name leaves the box: {name!r}")
+    return PurePosixPath(*parts)
+
+
+def copy_into(fd: int, file: BoxFile) -> None:
+    """The file's bytes into `fd` (a fresh memfd), positioned at the start for bwrap."""
+    with open(file.path, "rb") as source:
+        remaining = file.size
+        while remaining > 0:
+            sent = os.sendfile(fd, source.fileno(), None, remaining)
+            if sent == 0:
+                break
+            remaining -= sent
+    os.lseek(fd, 0, os.SEEK_SET)
+
+
+def directory_args(directories: list[str], files: list[BoxFile], fds: list[int]) -> list[str]:
+    """bwrap arguments that make the directories and copy each file in from its fd."""
+    args: list[str] = []
+    for name in directories:
+        args += ["--perms", "0755", "--dir", f"/box/{name}"]
+    for file, fd in zip(files, fds, strict=True):
+        mode = "0755" if file.executable else "0644"
+        args += ["--perms", mode, "--file", str(fd), f"/box/{file.name}"]
+    return args

@@ -1,0 +1,63 @@
+"""Who a sandbox is on the host: never root.
+
+Why: bubblewrap started by real root maps the sandbox's user to host uid 0; a program could then
+write any writable sysctl (/proc/sys/kernel/core_pattern makes the kernel run a command as root)
+and read root-only /proc files (../shared/FACTS.md). Started by an unprivileged uid, the
+sandbox's user is that uid, which owns nothing outside and whose writes to kernel knobs fail.
+
+An executor that runs unprivileged (the supervisor's choice on one machine, the image's user in
+a container) starts bwrap as itself. One that finds itself root (an operator's choice, or the
+test suite calling the runner directly) switches bwrap to the dedicated user `sentinel`, or
+`nobody` where that user was never made.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+USER = "sentinel"
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class HostIds:
+    """The uid and gid bwrap runs as, and whether this process must switch to them."""
+
+    uid: int
+    gid: int
+    switch: bool
+
+
+def sandbox_ids() -> HostIds:
+    """The host identity every sandbox of this process runs as (never uid 0)."""
+    if os.geteuid() != 0:
+        return HostIds(os.geteuid(), os.getegid(), switch=False)
+    try:
+        entry = pwd.getpwnam(USER)
+        return HostIds(entry.pw_uid, entry.pw_gid, switch=True)
+    except KeyError:
+        return HostIds(NOBODY, NOBODY, switch=True)
+
+
+def reachable(path: Path) -> bool:
+    """Whether the sandbox's host user can reach `path` to bind it (a root executor's own
+    directories may be private: pytest's, or under /root). Checked by the mode bits of every
+    directory on the way, as the kernel would for a user who owns none of them; directories
+    still to be made count as reachable (the executor makes them 0755)."""
+    ids = sandbox_ids()
+    if not ids.switch:
+        return True
+    for directory in [path, *path.parents]:
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        if info.st_uid != ids.uid and not info.st_mode & stat.S_IXOTH:
+            return False
+    return True
