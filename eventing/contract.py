@@ -10,7 +10,10 @@ replies, structured JSON inside Redis stream entries.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -26,6 +29,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -120,7 +124,28 @@ class SourceFile(_Model):
         parts = name.split("/")
         if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
             raise ValueError("a relative path inside the box, without . or .. parts")
+        if len(parts) > MAX_FILE_DEPTH:
+            raise ValueError(f"at most {MAX_FILE_DEPTH} directories deep")
         return name
+
+    @model_validator(mode="after")
+    def _base64_content(self) -> SourceFile:
+        # `encoding` comes after `content` on the wire and in the model: checked here too.
+        if self.encoding == "base64":
+            try:
+                base64.b64decode(self.content, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"content of {self.name} is not valid base64: {exc}") from exc
+        return self
+
+
+# Bounds on what a submission hands the sandbox (each also a bound on the executor's work):
+# a command line longer than the kernel takes fails inside, so it is refused at the edge.
+MAX_ARGS = 128
+MAX_ARG_CHARS = 4096
+MAX_ARGS_TOTAL_CHARS = 65536
+MAX_FILES = 64
+MAX_FILE_DEPTH = 8
 
 
 class SubmissionRequest(_Model):
@@ -130,7 +155,7 @@ class SubmissionRequest(_Model):
     the first of `files` is the entry point.
     """
 
-    files: list[SourceFile] | None = Field(default=None, min_length=1)
+    files: list[SourceFile] | None = Field(default=None, min_length=1, max_length=MAX_FILES)
     code: str | None = Field(default=None, min_length=1, validate_default=True)
     language: str = Field(min_length=1)
     input: str = ""
@@ -142,7 +167,8 @@ class SubmissionRequest(_Model):
     relative_tolerance: float | None = Field(default=None, ge=0)
     stop_on_first_failure: bool = False
     callback_url: str | None = None
-    args: list[str] = Field(default_factory=list)  # command-line arguments of the program
+    # command-line arguments of the program
+    args: list[str] = Field(default_factory=list, max_length=MAX_ARGS)
     compiler_options: str | None = None  # checked against the language's allowed options
     redirect_stderr_to_stdout: bool = False
     number_of_runs: int = Field(default=1, ge=1, le=20)  # Judge0's: times and memory averaged
@@ -153,6 +179,60 @@ class SubmissionRequest(_Model):
         if code is None and not info.data.get("files"):
             raise ValueError("code is required (or files, whose first is the entry point)")
         return code
+
+    @field_validator("args")
+    @classmethod
+    def _args_fit_a_command_line(cls, args: list[str]) -> list[str]:
+        for arg in args:
+            if len(arg) > MAX_ARG_CHARS:
+                raise ValueError(f"an argument is at most {MAX_ARG_CHARS} characters")
+            if "\0" in arg:
+                raise ValueError("an argument cannot hold a NUL character")
+        if sum(len(arg) for arg in args) > MAX_ARGS_TOTAL_CHARS:
+            raise ValueError(f"the arguments are at most {MAX_ARGS_TOTAL_CHARS} characters")
+        return args
+
+    @field_validator("files")
+    @classmethod
+    def _files_fit_one_tree(cls, files: list[SourceFile] | None) -> list[SourceFile] | None:
+        """No two files of one name, and no file where another needs a directory."""
+        names = [f.name for f in files or []]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ValueError(f"two files are named {name}")
+            seen.add(name)
+        for name in names:
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                if "/".join(parts[:depth]) in seen:
+                    raise ValueError(f"{'/'.join(parts[:depth])} is a file and a directory")
+        return files
+
+
+@dataclass(frozen=True)
+class DurationLimits:
+    """What bounds a job's duration when the submission does not say: the executor's default and
+    maximum wall time per run and its compile wall time (its documented defaults here)."""
+
+    default_wall_ms: int = 5000
+    max_wall_ms: int = 30_000
+    compile_wall_ms: int = 20_000
+
+
+RUN_OVERHEAD_MS = 500  # per run, beyond its wall limit: sandbox start, grading, replies
+
+
+def worst_case_ms(request: SubmissionRequest, limits: DurationLimits = DurationLimits()) -> int:
+    """The longest a job can take on an executor: a compile, then every run of every case at
+    its wall limit. The dispatcher waits that long for an executor (eventing/dispatcher.py), so
+    a long job is not delivered again while it still runs; the ingress refuses a job whose
+    worst case is over its maximum."""
+    asked = request.limits
+    wall = min(asked.wall_time_ms or limits.default_wall_ms, limits.max_wall_ms)
+    compile_ms = min(asked.compile_wall_time_ms or limits.compile_wall_ms, limits.compile_wall_ms)
+    runs = len(request.test_cases or [None]) * request.number_of_runs
+    return compile_ms + runs * (wall + RUN_OVERHEAD_MS)
 
 
 class Submission(SubmissionRequest):

@@ -47,6 +47,8 @@ from eventing.triggers import Trigger, load_triggers
 log = structlog.get_logger(__name__)
 
 RETRYABLE = frozenset({408, 429})
+# Beyond a job's worst case: the executor's queueing, replies and the hop back.
+DELIVERY_MARGIN_S = 30.0
 HEARTBEAT_TTL_S = 10
 
 
@@ -258,7 +260,7 @@ class TriggerLoop:
                 self.trigger.subscriber,
                 data=body,
                 headers=headers,
-                timeout=self.trigger.delivery.timeout,
+                timeout=_timeout_for(event, self.trigger.delivery.timeout),
             )
         except requests.RequestException as exc:
             return Outcome(Delivery.RETRY, f"{type(exc).__name__}: {exc}")
@@ -387,6 +389,20 @@ def run(
     for thread in threads:
         thread.join()
     log.info("dispatcher stopped")
+
+
+def _timeout_for(event: BaseCloudEvent, configured: float) -> float:
+    """How long to wait for a subscriber: the trigger's timeout, or for a job the job's own
+    worst case (contract.worst_case_ms) when that is longer, so that a long job is never given
+    to a second executor while the first still runs it."""
+    if event.get_type() != contract.REQUESTED:
+        return configured
+    try:
+        submission = contract.payload_of(event)
+    except contract.ContractError:
+        return configured
+    assert isinstance(submission, contract.Submission)
+    return max(configured, contract.worst_case_ms(submission) / 1000 + DELIVERY_MARGIN_S)
 
 
 def _has_callback(event: BaseCloudEvent) -> bool:

@@ -17,6 +17,7 @@ from eventing import contract, logs
 from functions import identity, precompiled, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
+from functions.running import RunningJobs
 from functions.settings import ExecutorSettings
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     for language in languages.values():
         precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)
+    running = RunningJobs()
     app = Flask(__name__)
 
     @app.post("/")
@@ -63,11 +65,19 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             language=language.id,
             requestid=event.get_extension("requestid"),
         )
-        finished = started.announce(submission, language.id)
-        try:
-            result = runner.execute(submission, language, settings)
-        finally:
-            finished()  # issue 9: no started event for a job shorter than its delay
+        run, first = running.enter(submission.id)
+        if not first:
+            # A delivery that timed out and came again: never run one job twice at once.
+            log.info("already running; answering with that run's result", job=submission.id)
+            result = run.wait()
+        else:
+            finished = started.announce(submission, language.id)
+            try:
+                result = runner.execute(submission, language, settings)
+                run.done(result)
+            finally:
+                running.leave(submission.id, run)
+                finished()  # no started event for a job shorter than its delay
         log.info(
             "executed",
             job=submission.id,

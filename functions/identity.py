@@ -43,14 +43,15 @@ def sandbox_ids() -> HostIds:
         return HostIds(NOBODY, NOBODY, switch=True)
 
 
-def reachable(path: Path) -> bool:
-    """Whether the sandbox's host user can reach `path` to bind it (a root executor's own
+def reachable(path: Path, uid: int | None = None) -> bool:
+    """Whether the sandbox's host user (or `uid`) can reach `path` to bind it (a root executor's own
     directories may be private: pytest's, or under /root). Checked by the mode bits of every
     directory on the way, as the kernel would for a user who owns none of them; directories
     still to be made count as reachable (the executor makes them 0755)."""
     ids = sandbox_ids()
-    if not ids.switch:
+    if uid is None and not ids.switch:
         return True
+    owner = ids.uid if uid is None else uid
     for directory in [path, *path.parents]:
         try:
             info = directory.stat()
@@ -58,6 +59,6 @@ def reachable(path: Path) -> bool:
             continue
         except OSError:
             return False
-        if info.st_uid != ids.uid and not info.st_mode & stat.S_IXOTH:
+        if info.st_uid != owner and not info.st_mode & stat.S_IXOTH:
             return False
     return True

@@ -153,11 +153,12 @@ def _execute(
         box.mkdir()
         compiled = _Compiled(sources.write(submission, language, box).entry, None)
     if compiled.failed:
+        assert compiled.stage is not None
         return _unrun(
             submission,
             language,
             settings,
-            "compilation_error",
+            compiled.stage.verdict,  # compilation_error, or a run's verdict (compile_runs_code)
             compile_output=compiled.message,
             compile=compiled.stage,
         )

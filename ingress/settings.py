@@ -97,6 +97,9 @@ class IngressSettings:
     max_expected_bytes: int = 256 * 1024
     # Submissions per POST /api/execute/batch (all queued in one Redis transaction).
     max_batch: int = 20
+    # A job's worst case (compile + every run at its wall limit, eventing/contract.py
+    # worst_case_ms) may not exceed this: it is also how long a delivery may wait.
+    max_job_s: int = 900
     # ?wait=true: seconds a request may hold a worker thread waiting for its result.
     wait_default_s: float = 10.0
     wait_max_s: float = 30.0
@@ -137,6 +140,7 @@ class IngressSettings:
             max_input_bytes=_int("SENTINEL_MAX_INPUT_BYTES", cls.max_input_bytes),
             max_expected_bytes=_int("SENTINEL_MAX_EXPECTED_BYTES", cls.max_expected_bytes),
             max_batch=_int("SENTINEL_MAX_BATCH", cls.max_batch),
+            max_job_s=_int("SENTINEL_MAX_JOB_S", cls.max_job_s),
             wait_default_s=_float("SENTINEL_WAIT_DEFAULT_S", cls.wait_default_s),
             wait_max_s=_float("SENTINEL_WAIT_MAX_S", cls.wait_max_s),
             rate_limit=_str("SENTINEL_RATE_LIMIT", cls.rate_limit).strip(),

@@ -83,6 +83,21 @@ def submission(
     missing = catalog.unavailable(language)
     if missing:
         raise ApiError(400, missing, field=prefix + "language")
+    reported = catalog.limits(language)
+    worst_ms = contract.worst_case_ms(
+        request,
+        contract.DurationLimits(
+            reported.default_wall_ms, reported.max_wall_ms, reported.compile_wall_ms
+        ),
+    )
+    if worst_ms > settings.max_job_s * 1000:
+        raise ApiError(
+            400,
+            f"limits: this job could run {worst_ms // 1000} s (a compile, then every run of "
+            f"every test case at its wall limit); at most {settings.max_job_s} s allowed",
+            field=prefix + "limits.wallTimeMs",
+            limit=settings.max_job_s,
+        )
     if request.callback_url is not None:
         if not settings.callbacks.secret:
             raise ApiError(

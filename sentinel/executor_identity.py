@@ -47,6 +47,7 @@ class ExecutorIdentity:
     env: dict[str, str] = field(default_factory=dict)
     groups: list[Path] = field(default_factory=list)
     work_dir: Path | None = None
+    temporary_work_dir: bool = False
     reason: str = ""
 
     def join(self) -> None:
@@ -58,12 +59,16 @@ class ExecutorIdentity:
         """Remove the groups and the work directory (the executor has stopped)."""
         for group in self.groups:
             _remove_tree(group)
-        if self.work_dir is not None:
+        if self.work_dir is not None and self.temporary_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-def prepare(repo: Path) -> ExecutorIdentity:
-    """As root: the user, its groups and work directory, and an interpreter it can run."""
+def prepare(repo: Path, data_dir: Path) -> ExecutorIdentity:
+    """As root: the user, its groups and work directory, and an interpreter it can run.
+
+    The work directory (jobs, the compile cache, precompiled headers) is <data_dir>/executor,
+    kept across restarts and given to the user; a temporary one where the user cannot reach
+    data_dir."""
     if os.geteuid() != 0:
         return ExecutorIdentity(reason="the supervisor is not root: the executor runs as it")
     try:
@@ -78,8 +83,12 @@ def prepare(repo: Path) -> ExecutorIdentity:
             "(put the checkout and its virtual environment where other users can read them)"
         )
     found.python, found.env = runnable
-    found.work_dir = Path(tempfile.mkdtemp(prefix="sentinel-executor-"))
-    os.chown(found.work_dir, entry.pw_uid, entry.pw_gid)
+    found.work_dir = data_dir / "executor"
+    found.work_dir.mkdir(parents=True, exist_ok=True)
+    if not identity.reachable(found.work_dir, entry.pw_uid):
+        found.work_dir = Path(tempfile.mkdtemp(prefix="sentinel-executor-"))
+        found.temporary_work_dir = True
+    _give(found.work_dir, entry.pw_uid, entry.pw_gid)
     sweep_stale()
     try:
         found.groups = _delegate(entry.pw_uid, entry.pw_gid)
@@ -87,6 +96,13 @@ def prepare(repo: Path) -> ExecutorIdentity:
         found.groups = []
         found.reason = f"no cgroup could be delegated ({exc}): the executor uses rlimits"
     return found
+
+
+def _give(tree: Path, uid: int, gid: int) -> None:
+    """Make `tree` the user's (files an earlier root executor left in it included)."""
+    for path in [tree, *tree.rglob("*")]:
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _ensure_user() -> pwd.struct_passwd:

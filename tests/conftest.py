@@ -24,6 +24,10 @@ import requests
 from sentinel.serve import Supervisor, free_port, start_stack
 
 FINISHED = ("completed", "failed")
+# A secret planted in the environment of this process (the executor of direct runner calls) and
+# of every stack it starts: the hostile suite looks for it everywhere a program can read.
+CANARY = f"canary-{uuid.uuid4().hex}"
+os.environ["SENTINEL_TEST_CANARY"] = CANARY
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,8 @@ def execute(
 
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
-    (a spare is a bwrap blocked on its --args, not yet released)."""
+    (a spare is a bwrap blocked on its --args, not yet released, or the prlimit(1) about to
+    become one)."""
     for _ in range(5):
         try:
             groups = list(CGROUP_ROOT.rglob(f"sentinel-{os.getpid()}-*/cgroup.procs"))
@@ -58,7 +59,11 @@ def leftovers() -> list[str]:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if cmdline[0] != b"/usr/bin/bwrap" or b"--args" not in cmdline:
+            # A spare may be caught between prlimit(1) and its exec of bwrap.
+            if (
+                cmdline[0] not in (b"/usr/bin/bwrap", b"/usr/bin/prlimit")
+                or b"--args" not in cmdline
+            ):
                 found.append(b" ".join(cmdline).decode(errors="replace"))
     return found
 

@@ -7,16 +7,36 @@ anywhere) and the next run must be a normal, clean one.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import requests
 
-from eventing.contract import Limits, TestCase
-from tests.conftest import Stack
-from tests.sandbox_helpers import execute, host_processes_with, leftovers
+from eventing import contract
+from eventing.contract import Limits, SourceFile, Submission, TestCase
+from functions import cgroups, runner, sandbox
+from functions.app import create_app as executor_app
+from functions.settings import ExecutorSettings
+from tests.conftest import CANARY, Stack
+from tests.sandbox_helpers import (
+    LANGUAGES,
+    SETTINGS,
+    execute,
+    host_processes_with,
+    leftovers,
+)
 
 REPO = str(Path(__file__).resolve().parents[1])
 MARKER = f"sentinel-daemon-{uuid.uuid4().hex[:8]}"
@@ -395,3 +415,485 @@ def test_hostile_programs_end_to_end_leave_the_service_and_redis_alone(stack: St
     assert redis.Redis.from_url(stack.redis_url).ping()
     assert stack.run({"language": "python", "code": "print(1)"})["output"] == "1\n"
     assert os.path.isdir(REPO)
+
+
+# --- The host behind the sandbox: no root, no secrets, no side channels ---------------------
+
+SYSCTLS = [
+    "/proc/sys/kernel/core_pattern",
+    "/proc/sys/fs/lease-break-time",
+    "/proc/sys/kernel/hostname",
+    "/proc/sys/vm/drop_caches",
+]
+CORE_MARKER = f"/tmp/sentinel-core-{uuid.uuid4().hex[:8]}"
+
+
+def _sysctls() -> dict[str, str]:
+    found = {}
+    for path in SYSCTLS:
+        try:
+            found[path] = Path(path).read_text()
+        except OSError as exc:
+            found[path] = f"unreadable: {exc.strerror}"
+    return found
+
+
+# A write to a host-wide sysctl, in each language that can write a file (what was seen to
+# change fs.lease-break-time when bwrap ran as root).
+SYSCTL_WRITERS: list[tuple[str, str]] = [
+    (
+        "python",
+        f"""import os, signal
+for path, value in [('/proc/sys/kernel/core_pattern', '|/usr/bin/touch {CORE_MARKER}'),
+                    ('/proc/sys/fs/lease-break-time', '7')]:
+    try:
+        open(path, 'w').write(value); print('WROTE', path)
+    except OSError as e:
+        print('refused', path, e.strerror)
+if os.fork() == 0:
+    os.abort()
+os.wait()""",
+    ),
+    ("bash", "echo 7 > /proc/sys/fs/lease-break-time && echo WROTE || echo refused"),
+    (
+        "c",
+        '#include <stdio.h>\nint main(void) { FILE* f = fopen("/proc/sys/fs/lease-break-time", "w");'
+        ' if (f && fputs("7", f) >= 0 && fclose(f) == 0) puts("WROTE"); else puts("refused"); }',
+    ),
+    (
+        "lua",
+        'local f = io.open("/proc/sys/fs/lease-break-time", "w")\n'
+        'if f and f:write("7") and f:close() then print("WROTE") else print("refused") end',
+    ),
+    (
+        "sqlite3",
+        ".output /proc/sys/fs/lease-break-time\nselect 7;\n.output stdout\nselect 'refused';",
+    ),
+    (
+        "javascript",
+        "try { require('fs').writeFileSync('/proc/sys/fs/lease-break-time', '7');"
+        " console.log('WROTE') } catch (e) { console.log('refused', e.code) }",
+    ),
+    (
+        "php",
+        "<?php echo @file_put_contents('/proc/sys/fs/lease-break-time', '7') === false"
+        " ? 'refused' : 'WROTE';",
+    ),
+    (
+        "ruby",
+        "begin; File.write('/proc/sys/fs/lease-break-time', '7'); puts 'WROTE'; rescue => e;"
+        ' puts "refused #{e.class}"; end',
+    ),
+    (
+        "perl",
+        'if (open(my $f, ">", "/proc/sys/fs/lease-break-time")) { print $f "7";'
+        ' print(close($f) ? "WROTE" : "refused") } else { print "refused" }',
+    ),
+    (
+        "go",
+        'package main\nimport ("fmt"; "os")\nfunc main() { err := os.WriteFile('
+        '"/proc/sys/fs/lease-break-time", []byte("7"), 0644); if err == nil { fmt.Println("WROTE")'
+        ' } else { fmt.Println("refused") } }',
+    ),
+]
+
+
+@pytest.mark.parametrize(("language", "code"), SYSCTL_WRITERS, ids=[r[0] for r in SYSCTL_WRITERS])
+def test_no_sysctl_is_writable_and_the_host_kernel_runs_nothing(language: str, code: str) -> None:
+    before = _sysctls()
+    result = execute(language, code, limits=TIGHT)
+    assert _sysctls() == before
+    assert not os.path.exists(CORE_MARKER)
+    assert "WROTE" not in result.output, result
+    # sqlite3 -bail stops at the refused .output, naming the file.
+    assert "refused" in result.output or "lease-break-time" in result.error, result
+    assert leftovers() == []
+
+
+def test_root_only_kernel_files_are_unreadable_and_kernel_knobs_are_read_only() -> None:
+    code = """import os
+for path in ['/proc/slabinfo', '/proc/timer_list', '/proc/kpageflags', '/proc/vmallocinfo',
+             '/proc/kcore', '/proc/1/environ']:
+    try:
+        data = open(path, 'rb').read(4096)
+        print('READ', path, len(data))
+    except OSError as e:
+        print('refused', path)
+for path in ['/proc/sysrq-trigger', '/proc/sys/kernel/panic', '/sys/kernel/mm/ksm/run']:
+    try:
+        open(path, 'w').write('0'); print('WROTE', path)
+    except OSError:
+        print('refused', path)
+"""
+    result = execute("python", code)
+    assert result.verdict == "accepted", result
+    reads = [line for line in result.output.splitlines() if line.startswith("READ")]
+    # bwrap's own pid 1 has an empty environment: nothing to read, nothing that leaks.
+    assert reads in ([], ["READ /proc/1/environ 0"]), result.output
+    assert "WROTE" not in result.output
+
+
+def test_sandboxed_processes_are_never_host_root() -> None:
+    """Seen from the host: every process of a run belongs to an unprivileged uid."""
+    marker = f"uid-probe-{uuid.uuid4().hex[:8]}"
+    code = f"import os, time\nos.fork()\nopen('/tmp/{marker}', 'w')\ntime.sleep(1.5)\nprint('{marker}')"
+    seen: list[int] = []
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.is_set():
+            for pid in host_processes_with("main.py"):
+                with contextlib.suppress(OSError):
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    if "python3" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                        seen.append(int(status.split("Uid:")[1].split()[1]))  # effective uid
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = execute("python", code)
+    finally:
+        finished.set()
+        watcher.join()
+    assert result.verdict == "accepted" and marker in result.output, result
+    assert seen, "the run's processes were not seen from the host"
+    assert 0 not in seen, seen
+
+
+CANARY_READERS: list[tuple[str, str]] = [
+    (
+        "python",
+        """import glob, os
+found = []
+for path in glob.glob('/proc/*/environ') + glob.glob('/proc/*/cmdline') + glob.glob('/proc/*/task/*/environ'):
+    try:
+        found.append(open(path, 'rb').read().decode(errors='replace'))
+    except OSError:
+        pass
+print('\\n'.join(found)); print(dict(os.environ))
+for fd in os.listdir('/proc/self/fd'):
+    try:
+        print(fd, os.readlink(f'/proc/self/fd/{fd}'))
+    except OSError:
+        pass""",
+    ),
+    ("bash", "cat /proc/*/environ /proc/*/cmdline 2>/dev/null; env; ls -l /proc/self/fd"),
+    (
+        "javascript",
+        "const fs = require('fs'); console.log(JSON.stringify(process.env));"
+        " for (const p of fs.readdirSync('/proc').filter(n => /^\\d+$/.test(n)))"
+        " { try { console.log(fs.readFileSync(`/proc/${p}/environ`, 'utf8')) } catch (e) {} }",
+    ),
+    (
+        "c",
+        "#include <stdio.h>\n#include <stdlib.h>\nextern char **environ;\nint main(void) {"
+        ' for (char **e = environ; *e; e++) puts(*e); FILE* f = fopen("/proc/1/environ", "r");'
+        " int c; while (f && (c = fgetc(f)) != EOF) putchar(c); return 0; }",
+    ),
+    ("ruby", "puts ENV.to_h; puts File.read('/proc/1/environ') rescue puts 'none'"),
+    ("php", "<?php print_r(getenv()); echo @file_get_contents('/proc/1/environ');"),
+]
+
+# Read at compile time straight into compileOutput: compilers that include any file they see.
+CANARY_COMPILERS: list[tuple[str, str]] = [
+    ("rust", 'fn main() { print!("{}", include_str!("/proc/1/environ")); }'),
+    ("fortran", "      program p\n      include '/proc/1/environ'\n      end program p\n"),
+    ("cpp", '#include "/proc/1/environ"\nint main() {}'),
+    ("c", '#include "/proc/self/environ"\nint main(void) { return 0; }'),
+]
+
+
+@pytest.mark.parametrize(("language", "code"), CANARY_READERS, ids=[r[0] for r in CANARY_READERS])
+def test_the_executors_environment_is_nowhere_a_program_can_read(language: str, code: str) -> None:
+    assert os.environ["SENTINEL_TEST_CANARY"] == CANARY  # planted in this executor
+    result = execute(language, code)
+    assert result.verdict == "accepted", result
+    for text in (result.output, result.error, result.compile_output):
+        assert CANARY not in text
+        assert "SENTINEL_" not in text and "REDIS" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "code"), CANARY_COMPILERS, ids=[r[0] for r in CANARY_COMPILERS]
+)
+def test_a_compiler_reading_the_environment_finds_nothing(language: str, code: str) -> None:
+    result = execute(language, code)
+    texts = [result.output, result.error, result.compile_output]
+    if result.compile is not None:
+        texts += [result.compile.stdout, result.compile.stderr]
+    for text in texts:
+        assert CANARY not in text, result
+        assert "SENTINEL_" not in text, result
+
+
+def test_the_canary_is_not_in_any_result_of_the_running_service(stack: Stack) -> None:
+    """The same through the started service (whose executor has the canary too)."""
+    for language, code in [CANARY_READERS[0], CANARY_COMPILERS[0]]:
+        job = stack.run({"language": language, "code": code})
+        assert CANARY not in str(job), job
+
+
+def test_no_host_path_of_the_work_directory_is_visible() -> None:
+    code = """import os
+print(open('/proc/self/mountinfo').read())
+print(os.listdir('/'), os.getcwd())"""
+    result = execute("cpp", '#include <cstdio>\nint main() { std::puts("x"); }')
+    assert result.verdict == "accepted"
+    result = execute("python", code)
+    work = str(SETTINGS.work_dir)
+    assert work not in result.output and "job-" not in result.output, result.output
+    assert "/tmp/pytest" not in result.output
+
+
+SOCKET_FAMILIES = """import socket
+for name in ['AF_INET', 'AF_INET6', 'AF_VSOCK', 'AF_NETLINK', 'AF_PACKET', 'AF_ALG']:
+    try:
+        socket.socket(getattr(socket, name), socket.SOCK_DGRAM if name != 'AF_ALG' else socket.SOCK_SEQPACKET)
+        print('OPENED', name)
+    except OSError as e:
+        print('refused', name, e.errno)
+a, b = socket.socketpair()
+a.sendall(b'unix works'); print(b.recv(64).decode())
+"""
+
+
+def test_only_unix_sockets_can_be_made() -> None:
+    result = execute("python", SOCKET_FAMILIES)
+    assert result.verdict == "accepted", result
+    assert "OPENED" not in result.output
+    assert result.output.count("refused") == 6 and "unix works" in result.output
+
+
+def test_vsock_cannot_be_bound_from_c() -> None:
+    code = """#include <stdio.h>
+#include <sys/socket.h>
+#include <linux/vm_sockets.h>
+int main(void) {
+    int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+    if (s < 0) { perror("refused"); return 0; }
+    struct sockaddr_vm a = {0}; a.svm_family = AF_VSOCK; a.svm_cid = VMADDR_CID_ANY; a.svm_port = 5555;
+    puts(bind(s, (struct sockaddr*)&a, sizeof a) == 0 ? "BOUND" : "refused");
+}"""
+    result = execute("c", code)
+    assert "BOUND" not in result.output and "refused" in result.error + result.output, result
+
+
+def test_loopback_tcp_cannot_hold_memory_outside_the_limit() -> None:
+    """Socket buffers are not charged to a v1 memory group: with no inet socket, no buffers."""
+    code = """import socket
+try:
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+    c = socket.create_connection(s.getsockname()); c.setblocking(False)
+    sent = 0
+    while True:
+        sent += c.send(b'x' * 65536)
+except OSError as e:
+    print('refused' if 'sent' not in dir() else f'queued {sent}')"""
+    result = execute("python", code, limits=Limits(memory_mb=32, cpu_time_ms=1000))
+    assert result.output.strip() == "refused", result
+
+
+# --- Compile steps are held like runs --------------------------------------------------------
+
+
+def test_perl_begin_blocks_get_the_runs_cpu_limit() -> None:
+    result = execute(
+        "perl",
+        "BEGIN { 1 while 1 }\nprint 'never';",
+        limits=Limits(cpu_time_ms=500, wall_time_ms=3000, memory_mb=64),
+    )
+    assert result.verdict == "time_limit_exceeded", result
+    assert result.compile is not None and result.compile.execution_time < 2000, result.compile
+
+
+def test_perl_begin_blocks_get_the_runs_memory_limit() -> None:
+    result = execute(
+        "perl",
+        "BEGIN { my @a; push @a, 'x' x 1048576 while 1 }\nprint 'never';",
+        limits=Limits(cpu_time_ms=3000, wall_time_ms=6000, memory_mb=32),
+    )
+    assert result.verdict in {"memory_limit_exceeded", "runtime_error"}, result
+    assert result.compile is not None and result.compile.memory_kb < 48 * 1024, result.compile
+
+
+def test_a_compile_step_cannot_fill_the_host_disk(tmp_path: Path) -> None:
+    before = shutil.disk_usage("/tmp").used
+    code = "BEGIN { open(my $f, '>', 'fill'); print $f ('x' x 1048576) for 1..2000; close $f }"
+    result = execute("perl", code, limits=Limits(cpu_time_ms=5000, wall_time_ms=10000))
+    assert result.verdict != "accepted" or "fill" not in result.output
+    assert shutil.disk_usage("/tmp").used - before < 200 * 1024 * 1024
+
+
+def test_a_compile_step_cannot_leave_a_tree_of_directories_in_the_cache() -> None:
+    code = "BEGIN { mkdir \"d$_\" for 1..5000 }\nprint 'ran';"
+    result = execute("perl", code, limits=Limits(cpu_time_ms=5000, wall_time_ms=10000))
+    assert result.verdict != "accepted", result
+    assert "256 files" in result.compile_output, result
+
+
+def test_a_setuid_bit_never_leaves_a_compile_step() -> None:
+    """perl -c ($^C) makes a set-uid file and a set-gid directory in the compile's box; the run
+    gets the box as it came out, through the compile cache."""
+    code = (
+        "BEGIN { if ($^C) { open(my $f, '>', 'suid'); close $f; chmod(04755, 'suid') or die;"
+        " mkdir 'd'; chmod(02777, 'd') or die } }\n"
+        "print(-e 'suid' ? 'there ' : 'gone ', -u 'suid' ? 'SUID' : 'plain', -g 'd' ? ' SGID' : '');"
+    )
+    result = execute("perl", code)
+    assert (result.verdict, result.output) == ("accepted", "there plain"), result
+    for path in (SETTINGS.cache_root / "compiled").rglob("*"):
+        assert not path.lstat().st_mode & (stat.S_ISUID | stat.S_ISGID), path
+
+
+def test_javac_runs_no_annotation_processor(tmp_path: Path) -> None:
+    processor = tmp_path / "Evil.java"
+    processor.write_text(
+        "import javax.annotation.processing.*; import javax.lang.model.element.*;"
+        ' import java.util.*; @SupportedAnnotationTypes("*")'
+        " public class Evil extends AbstractProcessor { public synchronized void"
+        ' init(ProcessingEnvironment e) { System.err.println("PROCESSOR RAN"); for (;;) {} }'
+        " public boolean process(Set<? extends TypeElement> a, RoundEnvironment r)"
+        " { return false; } }"
+    )
+    subprocess.run(
+        ["/usr/lib/jvm/java-17-openjdk-amd64/bin/javac", "-d", str(tmp_path), str(processor)],
+        check=True,
+        capture_output=True,
+    )
+    classfile = base64.b64encode((tmp_path / "Evil.class").read_bytes()).decode()
+    submission = Submission(
+        id=uuid.uuid4().hex,
+        language="java",
+        code='public class Main { public static void main(String[] a) { System.out.println("ok"); } }',
+        files=[
+            SourceFile(name="Evil.class", content=classfile, encoding="base64"),
+            SourceFile(
+                name="META-INF/services/javax.annotation.processing.Processor", content="Evil\n"
+            ),
+        ],
+        limits=Limits(cpu_time_ms=4000, wall_time_ms=10000),
+    )
+    result = runner.execute(submission, LANGUAGES["java"], SETTINGS)
+    assert result.verdict == "accepted" and result.output == "ok\n", result
+    assert "PROCESSOR RAN" not in result.compile_output + str(result.compile)
+
+
+def test_a_compile_short_of_memory_poisons_no_cache(tmp_path: Path) -> None:
+    settings = ExecutorSettings(cache_dir=tmp_path, compile_cpu_ms=8000, compile_wall_ms=16000)
+    code = 'class P { static void Main() { System.Console.WriteLine("hello"); } }'
+
+    def run(**limits: int) -> Any:
+        submission = Submission(
+            id=uuid.uuid4().hex, language="csharp", code=code, limits=Limits(**limits)
+        )
+        return runner.execute(submission, LANGUAGES["csharp"], settings)
+
+    starved = run(compile_memory_mb=24)
+    assert starved.verdict == "compilation_error", starved
+    normal = run()
+    assert (normal.verdict, normal.output) == ("accepted", "hello\n"), normal
+
+
+# --- Bounded and clean -----------------------------------------------------------------------
+
+
+def test_distinct_command_lines_keep_a_bounded_number_of_prepared_sandboxes() -> None:
+    for index in range(3 * sandbox.MAX_SPARES):
+        submission = Submission(
+            id=uuid.uuid4().hex,
+            language="python",
+            code="import sys\nprint(sys.argv[1])",
+            args=[f"arg-{index}"],
+        )
+        result = runner.execute(submission, LANGUAGES["python"], SETTINGS)
+        assert result.output == f"arg-{index}\n", result
+    # The refill thread may still be adding the last one: the bound holds at every moment.
+    assert sandbox.spare_count() <= sandbox.MAX_SPARES
+    waiting = [
+        pid
+        for pid in host_processes_with("--args")
+        if Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0] == str(os.getpid())
+    ]
+    assert len(waiting) <= sandbox.MAX_SPARES + 1, waiting
+
+
+def test_groups_a_killed_executor_left_are_removed_at_the_next_start() -> None:
+    where = cgroups.delegation()
+    if where is None:
+        pytest.skip("no cgroup delegated to this process: nothing is left behind in rlimit mode")
+    stale_pid = _a_dead_pid()
+    stale = [parent / f"sentinel-{stale_pid}-0" for parent in where.parents.values()]
+    live = [parent / f"sentinel-{os.getpid()}-999999" for parent in where.parents.values()]
+    for path in stale + live:
+        path.mkdir()
+    try:
+        assert sandbox.sweep_stale() >= len(stale)
+        assert not any(path.exists() for path in stale)
+        assert all(path.exists() for path in live)
+    finally:
+        for path in live:
+            path.rmdir()
+
+
+def _a_dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"args": ["x" * 200_000]},
+        {"args": ["x"] * 200_000},
+        {"files": [{"name": "x", "content": "a"}, {"name": "x/b", "content": "b"}]},
+        {"files": [{"name": "a", "content": "1"}, {"name": "a", "content": "2"}]},
+        {"files": [{"name": "x", "content": "not base64!", "encoding": "base64"}]},
+        {"limits": {"wallTimeMs": 30000}, "testCases": [{"input": str(i)} for i in range(100)]},
+    ],
+    ids=[
+        "long-argument",
+        "many-arguments",
+        "file-and-directory",
+        "same-name",
+        "bad-base64",
+        "too-long-a-job",
+    ],
+)
+def test_what_the_sandbox_cannot_take_is_a_400_at_the_edge(
+    stack: Stack, body: dict[str, Any]
+) -> None:
+    answer = requests.post(
+        f"{stack.url}/api/execute",
+        json={"language": "python", "code": "print(1)", **body},
+        timeout=30,
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]
+
+
+def test_a_job_delivered_again_while_it_runs_runs_once() -> None:
+    """Two deliveries of one job at once (a timed-out delivery retried): one run, one result
+    for both (a second run would print another random number)."""
+    app = executor_app(ExecutorSettings(languages=("python",)))
+    submission = Submission(
+        id=uuid.uuid4().hex,
+        language="python",
+        code="import random, time\ntime.sleep(1)\nprint(random.random())",
+    )
+    event = contract.make_event(contract.REQUESTED, submission, source="/test", language="python")
+    headers, payload = contract.to_binary(event)
+    answers: list[Any] = []
+
+    def deliver() -> None:
+        answers.append(app.test_client().post("/", data=payload, headers=headers))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    outputs = {json.loads(a.data)["output"] for a in answers}
+    assert len(outputs) == 1, outputs
