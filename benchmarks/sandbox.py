@@ -61,9 +61,7 @@ def main() -> None:
             bare, boxed = [], []
             for _ in range(3):  # warm caches and the spare sandboxes
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True)
-                sandbox.run(
-                    argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths
-                )
+                sandbox.run(argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths)
             for _ in range(REPEATS):
                 started = time.perf_counter()
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True, check=True)
