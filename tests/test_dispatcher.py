@@ -65,7 +65,8 @@ def test_5xx_408_and_429_are_retried_with_exponential_backoff(
 
 def test_linear_backoff_and_a_timeout_is_retried(redis_url: str, tmp_path: Path) -> None:
     with subscriber() as sub:
-        # The first attempt outlives the 0.3 s timeout; then one 503; then delivered.
+        # The first attempt outlives the 0.3 s timeout; then one 503; then delivered. (A
+        # completed event: a requested one waits for its job's worst case, below.)
         uri = sub.script("/exec", ("sleep", 1.0), 503, 204)
         delivery = {
             "retry": 2,
@@ -73,13 +74,27 @@ def test_linear_backoff_and_a_timeout_is_retried(redis_url: str, tmp_path: Path)
             "backoffDelay": "PT0.3S",
             "timeout": "PT0.3S",
         }
-        with running_broker(redis_url, tmp_path, [trigger("t", uri, REQ, delivery)]) as broker:
-            broker.publish(requested())
+        done = {"type": contract.COMPLETED}
+        with running_broker(redis_url, tmp_path, [trigger("t", uri, done, delivery)]) as broker:
+            broker.publish(completed(str(uuid.uuid4())))
             calls = sub.wait_for("/exec", 3)
             wait_until(lambda: broker.backlog("t") == (0, 0))
         first, second = gaps(calls)
         assert 0.3 + 0.3 <= first < 3.0  # timed out after 0.3 s, then waited 1 x 0.3 s
         assert 0.6 <= second < 3.0  # waited 2 x 0.3 s
+
+
+def test_a_job_is_waited_for_as_long_as_its_worst_case(redis_url: str, tmp_path: Path) -> None:
+    """A requested event's delivery outlives a shorter trigger timeout: the executor is still
+    running the job, and a second delivery would only wait for the same run."""
+    with subscriber() as sub:
+        uri = sub.script("/exec", ("sleep", 1.0), 204)
+        delivery = {"retry": 2, "backoffDelay": "PT0.1S", "timeout": "PT0.3S"}
+        with running_broker(redis_url, tmp_path, [trigger("t", uri, REQ, delivery)]) as broker:
+            broker.publish(requested())
+            sub.wait_for("/exec", 1)
+            wait_until(lambda: broker.backlog("t") == (0, 0))
+        assert len(sub.calls_to("/exec")) == 1
 
 
 def test_unreachable_subscriber_exhausts_retries_then_dead_letter_and_failed_job(
