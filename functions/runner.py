@@ -200,11 +200,28 @@ def _compile(
 
     The sources are copied into the compile's own tmpfs /box and the box comes back out as a
     bounded archive (functions/box_files.py): nothing of the host is writable to a compiler.
+    A staging directory never outlives the compile, whatever fails.
     """
     assert language.compile is not None
     cache = cache_for(settings)
-    step = compile_limits(language, settings, submission)
     staged = cache.staging() if cache.enabled else work / "stage"
+    try:
+        return _compile_staged(submission, language, settings, options, box, staged)
+    finally:
+        cache.discard(staged)  # (already renamed into the cache when it was stored)
+
+
+def _compile_staged(
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    options: tuple[str, ...],
+    box: Path,
+    staged: Path,
+) -> _Compiled:
+    assert language.compile is not None
+    cache = cache_for(settings)
+    step = compile_limits(language, settings, submission)
     sources_dir = staged / "src"
     sources_dir.mkdir(parents=True, exist_ok=True)
     written = sources.write(submission, language, sources_dir)

@@ -6,7 +6,7 @@ Why: the executor starts every sandbox, and a sandbox started by root has host r
 its cgroup subtree and its processes; bubblewrap then maps the sandbox's user to `sentinel`.
 
 The supervisor, as root: makes the user when it is missing (useradd --system), makes
-`sentinel-executor-<supervisor pid>` under its own group in each cgroup v1 controller the
+`sentinel-executor-<supervisor pid>-<n>` under its own group in each cgroup v1 controller the
 sandbox uses (memory, pids, cpuacct; never anywhere else: these machines' own tooling keeps
 their processes in a v1 memory group, so everything is nested under ours), gives the group's
 directory and cgroup.procs to the user, and the executor joins it before it runs Python code
@@ -21,6 +21,7 @@ sandbox still never runs as root (functions/identity.py switches bwrap to the us
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
 import shutil
@@ -33,7 +34,8 @@ from pathlib import Path
 
 from functions import cgroups, identity
 
-PREFIX = "sentinel-executor-"
+PREFIX = "sentinel-executor-"  # then the supervisor's pid and a serial number
+_SERIAL = itertools.count()
 
 
 @dataclass
@@ -63,7 +65,7 @@ class ExecutorIdentity:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-def prepare(repo: Path, data_dir: Path) -> ExecutorIdentity:
+def prepare(repo: Path, data_dir: Path, env: dict[str, str] | None = None) -> ExecutorIdentity:
     """As root: the user, its groups and work directory, and an interpreter it can run.
 
     The work directory (jobs, the compile cache, precompiled headers) is <data_dir>/executor,
@@ -76,11 +78,15 @@ def prepare(repo: Path, data_dir: Path) -> ExecutorIdentity:
     except (OSError, subprocess.CalledProcessError) as exc:
         return ExecutorIdentity(reason=f"could not make the user {identity.USER}: {exc}")
     found = ExecutorIdentity(uid=entry.pw_uid, gid=entry.pw_gid)
-    runnable = _interpreter_for(found, repo)
+    registry = (env or {}).get("SENTINEL_REGISTRY", "")
+    runnable = _interpreter_for(found, repo, registry)
     if runnable is None:
         return ExecutorIdentity(
-            reason=f"the user {identity.USER} cannot run Python from {repo} "
-            "(put the checkout and its virtual environment where other users can read them)"
+            reason=f"the user {identity.USER} cannot run the executor from {repo} "
+            f"{'with the registry ' + registry + ' ' if registry else ''}"
+            "(put the checkout, its virtual environment and the executor's files where other "
+            "users can read them); the executor runs as root, its sandboxes as "
+            f"{identity.USER}"
         )
     found.python, found.env = runnable
     found.work_dir = data_dir / "executor"
@@ -126,9 +132,12 @@ def _ensure_user() -> pwd.struct_passwd:
     return pwd.getpwnam(identity.USER)
 
 
-def _interpreter_for(found: ExecutorIdentity, repo: Path) -> tuple[str, dict[str, str]] | None:
-    """This interpreter when the user can run the executor with it; else Debian's python3 of
-    the same version with this environment's packages on its path; else None."""
+def _interpreter_for(
+    found: ExecutorIdentity, repo: Path, registry: str
+) -> tuple[str, dict[str, str]] | None:
+    """This interpreter when the user can run the executor with it (import it and read the
+    language registry it will read); else Debian's python3 of the same version with this
+    environment's packages on its path; else None."""
     candidates: list[tuple[str, dict[str, str]]] = [(sys.executable, {})]
     system = "/usr/bin/python3"
     if os.path.exists(system) and Path(sys.executable).resolve() != Path(system).resolve():
@@ -137,9 +146,9 @@ def _interpreter_for(found: ExecutorIdentity, repo: Path) -> tuple[str, dict[str
     for python, env in candidates:
         try:
             probe = subprocess.run(
-                [python, "-c", "import sys, functions.app; print(sys.version_info[:2])"],
+                [python, "-c", _PROBE],
                 cwd=repo,
-                env={"PATH": "/usr/bin:/bin", **env},
+                env={"PATH": "/usr/bin:/bin", "SENTINEL_REGISTRY": registry, **env},
                 user=found.uid,
                 group=found.gid,
                 extra_groups=[],
@@ -154,6 +163,13 @@ def _interpreter_for(found: ExecutorIdentity, repo: Path) -> tuple[str, dict[str
     return None
 
 
+_PROBE = """import os, sys, pathlib
+import functions.app
+from functions.languages import REGISTRY_PATH, load_registry
+load_registry(pathlib.Path(os.environ.get("SENTINEL_REGISTRY") or REGISTRY_PATH))
+print(sys.version_info[:2])"""
+
+
 def _own_group(controller: str) -> Path | None:
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
@@ -165,13 +181,14 @@ def _own_group(controller: str) -> Path | None:
 def _delegate(uid: int, gid: int) -> list[Path]:
     """One group per v1 controller under the supervisor's own, given to the user."""
     made: list[Path] = []
+    serial = next(_SERIAL)  # one supervisor may start several stacks (the test suite does)
     try:
         for controller in cgroups.CONTROLLERS:
             parent = _own_group(controller)
             if parent is None or not (parent / "cgroup.procs").exists():
                 raise OSError(f"no cgroup v1 {controller} hierarchy here")
-            group = parent / f"{PREFIX}{os.getpid()}"
-            group.mkdir(exist_ok=True)
+            group = parent / f"{PREFIX}{os.getpid()}-{serial}"
+            group.mkdir()
             made.append(group)
             for path in (group, group / "cgroup.procs", group / "tasks"):
                 os.chown(path, uid, gid)
@@ -189,7 +206,7 @@ def sweep_stale() -> None:
         if parent is None or not parent.is_dir():
             continue
         for group in parent.glob(f"{PREFIX}*"):
-            owner = group.name.removeprefix(PREFIX)
+            owner = group.name.removeprefix(PREFIX).split("-")[0]
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
                 _remove_tree(group)
 

@@ -240,7 +240,7 @@ def start_stack(
         {**env, "PORT": str(broker_port)},
         _http_ok(f"{broker}/health"),
     )
-    executor = executor_identity.prepare(REPO, data_dir)
+    executor = executor_identity.prepare(REPO, data_dir, env)
     supervisor.cleanups.append(executor.release)
     if executor.reason:
         print(f"  executor   {executor.reason}", flush=True)

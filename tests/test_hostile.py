@@ -536,23 +536,27 @@ for path in ['/proc/sysrq-trigger', '/proc/sys/kernel/panic', '/sys/kernel/mm/ks
 def test_sandboxed_processes_are_never_host_root() -> None:
     """Seen from the host: every process of a run belongs to an unprivileged uid."""
     marker = f"uid-probe-{uuid.uuid4().hex[:8]}"
-    code = f"import os, time\nos.fork()\nopen('/tmp/{marker}', 'w')\ntime.sleep(1.5)\nprint('{marker}')"
+    submission = Submission(
+        id=uuid.uuid4().hex,
+        language="python",
+        code="import os, sys, time\nos.fork()\ntime.sleep(1.5)\nprint(sys.argv[1])",
+        args=[marker],  # on the command line of each of its processes, for the host to find
+    )
     seen: list[int] = []
     finished = threading.Event()
 
     def watch() -> None:
         while not finished.is_set():
-            for pid in host_processes_with("main.py"):
-                with contextlib.suppress(OSError):
+            for pid in host_processes_with(marker):
+                with contextlib.suppress(OSError, IndexError):
                     status = Path(f"/proc/{pid}/status").read_text()
-                    if "python3" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                        seen.append(int(status.split("Uid:")[1].split()[1]))  # effective uid
+                    seen.append(int(status.split("Uid:")[1].split()[1]))  # effective uid
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = execute("python", code)
+        result = runner.execute(submission, LANGUAGES["python"], SETTINGS)
     finally:
         finished.set()
         watcher.join()
