@@ -14,6 +14,7 @@ docs/bench/sandbox_ab.json. Run as root (A and B need it; C needs the user senti
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 import platform
@@ -53,7 +54,10 @@ def old_sandbox() -> types.ModuleType:
         ).stdout
         (package / f"{name}.py").write_text(text.replace("from functions import", "from . import"))
     sys.path.insert(0, str(package.parent))
-    return importlib.import_module("old_functions.sandbox")
+    old = importlib.import_module("old_functions.sandbox")
+    # Both name their groups sentinel-<pid>-<n>: the old one counts from elsewhere.
+    importlib.import_module("old_functions.cgroups")._counter = itertools.count(10**6)
+    return old
 
 
 def boxes() -> dict[str, Path]:

@@ -100,9 +100,32 @@ def test_serve_comes_up_runs_a_job_and_ctrl_c_leaves_nothing(tmp_path: Path) -> 
     started = descendants(process.pid)
     names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if alive(pid)}
     assert {"redis-server", "bwrap"} <= names, names
+    # Started as root: no sandbox is host root, and the executor is the user sentinel unless
+    # the supervisor said why it could not be (a checkout the user cannot read).
+    uids = {pid: _uid(pid) for pid in started if alive(pid)}
+    sandboxes = [pid for pid in uids if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"]
+    assert sandboxes and all(uids[pid] != 0 for pid in sandboxes), uids
+    executors = [pid for pid in uids if "functions.app:create_app" in _cmdline(pid)]
+    assert executors, uids
+    if os.geteuid() == 0 and any(uids[pid] == 0 for pid in executors):
+        assert any("executor   the user sentinel cannot" in line for line in lines), lines
     process.send_signal(signal.SIGINT)
     process.wait(60)
     time.sleep(0.5)
     assert process.returncode == 0
     survivors = [pid for pid in started if alive(pid)]
     assert survivors == [], survivors
+
+
+def _uid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[1])
+    except (OSError, IndexError):
+        return -1
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
