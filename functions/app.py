@@ -17,6 +17,7 @@ from eventing import contract, logs
 from functions import identity, precompiled, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
+from functions.readiness import Readiness
 from functions.running import RunningJobs
 from functions.settings import ExecutorSettings
 
@@ -44,10 +45,12 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)
     running = RunningJobs()
+    readiness = Readiness()
+    readiness.check_in_background()
     app = Flask(__name__)
 
     @app.post("/")
-    def handle_event() -> Response | tuple[Response, int]:
+    def handle_event() -> Response | tuple[Response, int] | tuple[Response, int, dict[str, str]]:
         try:
             event = contract.from_http(dict(request.headers), request.get_data())
             if event.get_type() != contract.REQUESTED:
@@ -75,6 +78,11 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             try:
                 result = runner.execute(submission, language, settings)
                 run.done(result)
+            except sandbox.SandboxUnavailable as exc:
+                # The service's failure, never the code's: 503, and the broker retries.
+                log.error("sandbox unavailable", job=submission.id, error=str(exc))
+                readiness.failed(str(exc))
+                return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
             finally:
                 running.leave(submission.id, run)
                 finished()  # no started event for a job shorter than its delay
@@ -96,9 +104,11 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         return Response(body, status=200, headers=headers)
 
     @app.get("/health")
-    def health() -> Response:
-        return jsonify(
-            status="ok",
+    def health() -> tuple[Response, int]:
+        ready, reason = readiness.state()
+        body = jsonify(
+            status="ok" if ready else "unavailable",
+            reason=reason or None,
             executor=settings.name,
             languages=sorted(languages),
             limits=sandbox.limits_mode(),
@@ -108,6 +118,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             sandboxUser=identity.sandbox_ids().uid,
             spares=sandbox.spare_count(),
         )
+        return body, 200 if ready else 503
 
     @app.get("/languages")
     def list_languages() -> Response:

@@ -111,14 +111,16 @@ def compile_limits(
 def execute(
     submission: Submission, language: Language, settings: ExecutorSettings
 ) -> ExecutionResult:
-    """Run `submission` and return its result; never raises for what the code does."""
+    """Run `submission` and return its result; never raises for what the code does.
+
+    A sandbox that cannot start raises SandboxUnavailable: that is the service's failure, not
+    a verdict on the code (functions/app.py answers 503, and the broker retries)."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="job-", dir=settings.work_dir))
     try:
         return _execute(submission, language, settings, work)
-    except sandbox.SandboxUnavailable as exc:
-        log.error("sandbox unavailable", job=submission.id, error=str(exc))
-        return _unrun(submission, language, settings, "internal_error", error=str(exc))
+    except sandbox.SandboxUnavailable:
+        raise  # the executor answers 503: the broker retries, elsewhere when there is one
     except Exception as exc:  # an infrastructure fault, not the user's code
         log.exception("execution failed", job=submission.id)
         # The cause goes to the log only: its text names host paths of the work directory.

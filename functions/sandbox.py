@@ -155,9 +155,13 @@ def run(
         size = limits.tmp_bytes + sum(f.size for f in files)
         prepared.release(limits, stdin, files, _run_args(limits, size, extra, env or {}))
         archive_cap = limits.tmp_bytes if keep_box is not None else limits.output_bytes
-        stdout, stderr, timed_out, exceeded = _collect(prepared, limits, started, archive_cap)
+        stdout, stderr, timed_out, exceeded, killed = _collect(
+            prepared, limits, started, archive_cap
+        )
         _, status, rusage = os.wait4(prepared.process.pid, 0)
         prepared.process.returncode = status  # the Popen is done; keep it from waiting again
+        if not killed and not prepared.started_the_program():
+            _raise_unavailable(stderr, status)
         wall_ms = round((time.monotonic() - started) * 1000)
         cpu_ms = round((rusage.ru_utime + rusage.ru_stime) * 1000)
         memory_kb, oom, hit_limit = rusage.ru_maxrss, False, False
@@ -198,6 +202,16 @@ def box_files_of(box: Path | None) -> tuple[list[str], list[box_files.BoxFile]]:
         return box_files.listing(box)
     except box_files.Refused as exc:
         raise SandboxUnavailable(str(exc)) from exc
+
+
+def _raise_unavailable(stderr: bytes, status: int) -> None:
+    """The sandbox itself failed (bwrap's setup, or the toolchain's exec): the service's fault,
+    never the submission's (docs/security.md)."""
+    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    said = next((line for line in reversed(lines) if line.startswith("bwrap:")), "")
+    if not said and os.WIFSIGNALED(status):
+        return  # bwrap itself killed (the OOM killer chose it): the run's verdict says so
+    raise SandboxUnavailable(f"the sandbox did not start: {said or 'bwrap exited early'}")
 
 
 def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) -> str:
@@ -267,6 +281,7 @@ class _Prepared:
     process: subprocess.Popen[bytes]
     args_fd: int
     stdin_fd: int
+    status_fd: int  # bwrap's --json-status-fd: an "exit-code" record only if the program ran
     file_fds: list[int]
     group: cgroups.Group | None
     rlimits_fixed: bool = False  # set at spawn (a root executor may not prlimit another uid)
@@ -279,6 +294,7 @@ class _Prepared:
         argv, binds, n_files, fixed = key
         ids = identity.sandbox_ids()
         args_r, args_w = os.pipe()
+        status_r, status_w = os.pipe()
         stdin_fd = os.memfd_create("stdin", 0)
         file_fds = [os.memfd_create("file", 0) for _ in range(n_files)]
         filter_fd = seccomp.memfd()
@@ -287,7 +303,15 @@ class _Prepared:
             {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
         )
         try:
-            command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *argv]
+            command = [
+                *_sandbox_args(binds, filter_fd),
+                "--json-status-fd",
+                str(status_w),
+                "--args",
+                str(args_r),
+                "--",
+                *argv,
+            ]
             if fixed is not None:
                 command = [*_prlimit_command(fixed), *command]
             process = subprocess.Popen(
@@ -295,13 +319,13 @@ class _Prepared:
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(args_r, filter_fd, *file_fds),
+                pass_fds=(args_r, filter_fd, status_w, *file_fds),
                 start_new_session=True,
                 env={},
                 **switch,  # type: ignore[call-overload]
             )
         except BaseException:
-            for fd in (args_w, stdin_fd, *file_fds):
+            for fd in (args_w, stdin_fd, status_r, *file_fds):
                 os.close(fd)
             if group is not None:
                 group.remove()
@@ -309,7 +333,11 @@ class _Prepared:
         finally:
             os.close(args_r)
             os.close(filter_fd)
-        prepared = cls(process, args_w, stdin_fd, file_fds, group, rlimits_fixed=fixed is not None)
+            os.close(status_w)
+        os.set_blocking(status_r, False)
+        prepared = cls(
+            process, args_w, stdin_fd, status_r, file_fds, group, rlimits_fixed=fixed is not None
+        )
         if group is not None:
             try:
                 group.join(process.pid)
@@ -337,6 +365,16 @@ class _Prepared:
             self.args_fd = -1
             args.write(payload)
 
+    def started_the_program(self) -> bool:
+        """Whether bwrap set the sandbox up and its program ran to an exit of its own (bwrap
+        writes the exit-code record only then: not when a mount, the exec or the namespaces
+        failed)."""
+        chunks = []
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self.status_fd, 4096):
+                chunks.append(chunk)
+        return b'"exit-code"' in b"".join(chunks)
+
     def _close_fds(self, *fds: int) -> None:
         for fd in fds:
             if fd >= 0:
@@ -348,8 +386,8 @@ class _Prepared:
         if self.closed:
             return
         self.closed = True
-        self._close_fds(self.args_fd, self.stdin_fd, *self.file_fds)
-        self.args_fd = -1
+        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
+        self.args_fd = self.status_fd = -1
         if self.process.returncode is None:
             _kill(self.process)
             self.process.wait()
@@ -522,7 +560,7 @@ def _run_args(
 
 def _collect(
     prepared: _Prepared, limits: Limits, started: float, stdout_cap: int
-) -> tuple[bytes, bytes, bool, bool]:
+) -> tuple[bytes, bytes, bool, bool, bool]:
     """Read stdout (up to `stdout_cap`) and stderr (up to the output limit) until both close or
     the wall limit passes.
 
@@ -572,7 +610,8 @@ def _collect(
         os.close(pidfd)
         process.stdout.close()
         process.stderr.close()
-    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), timed_out, exceeded
+    killed = timed_out or exceeded or over_cpu
+    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), timed_out, exceeded, killed
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

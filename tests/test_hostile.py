@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -942,3 +943,49 @@ def test_a_job_delivered_again_while_it_runs_runs_once() -> None:
     assert [a.status_code for a in answers] == [200, 200]
     outputs = {json.loads(a.data)["output"] for a in answers}
     assert len(outputs) == 1, outputs
+
+
+# --- A sandbox that cannot start is the service's failure ------------------------------------
+
+# The executor under the seccomp profile of containerd's RuntimeDefault as far as bwrap is
+# concerned (no new user namespace): every sandbox then fails at its setup.
+_NO_NAMESPACES = """import errno, json, sys, time
+import pyseccomp as seccomp
+rules = seccomp.SyscallFilter(seccomp.ALLOW)
+rules.add_rule(seccomp.ERRNO(errno.EPERM), "unshare")
+rules.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, 0x10000000, 0x10000000))
+rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+rules.load()
+from eventing import contract
+from functions.app import create_app
+from functions.settings import ExecutorSettings
+client = create_app(ExecutorSettings(languages=("python",))).test_client()
+for _ in range(200):
+    health = client.get("/health")
+    if "not been tried" not in (health.get_json().get("reason") or ""):
+        break
+    time.sleep(0.05)
+submission = contract.Submission(id="j1", language="python", code="print(1)")
+headers, body = contract.to_binary(contract.make_event(contract.REQUESTED, submission, source="/t", language="python"))
+job = client.post("/", data=body, headers=headers)
+print(json.dumps({"health": [health.status_code, health.get_json()], "job": [job.status_code, job.get_data(as_text=True)]}))
+"""
+
+
+def test_a_sandbox_that_cannot_start_fails_readiness_and_is_never_the_users_fault() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_NAMESPACES],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    status, health = seen["health"]
+    assert status == 503 and health["status"] == "unavailable", health
+    assert "namespace" in health["reason"], health
+    code, reply = seen["job"]
+    assert code == 503, reply  # retried by the broker; never a compilation_error
+    assert "compilation_error" not in reply and "the sandbox did not start" in reply
