@@ -14,7 +14,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
-from functions import identity, precompiled, runner, sandbox
+from functions import identity, leftovers, precompiled, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
 from functions.readiness import Readiness
@@ -39,8 +39,9 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         if name in registry and name not in languages
     }
     swept = sandbox.sweep_stale()
-    if swept:
-        log.info("removed run groups a killed executor left", groups=swept)
+    left = leftovers.sweep(settings.work_dir, runner.cache_for(settings).root / ".tmp")
+    if swept or left:
+        log.info("removed what a killed executor left", groups=swept, directories=left)
     for language in languages.values():
         precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_TMP = ".tmp"
+_TMP = ".tmp"  # staging and eviction directories, named <what>-<pid>-… (functions/leftovers.py)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ class CompileCache:
         """A fresh dir on the cache's filesystem to write sources into and compile in."""
         tmp = self.root / _TMP
         tmp.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix="stage-", dir=tmp))
+        # The pid in the name lets a later executor remove what a killed one left
+        # (functions/leftovers.py).
+        staged = Path(tempfile.mkdtemp(prefix=f"stage-{os.getpid()}-", dir=tmp))
         (staged / "box").mkdir()
         return staged
 
@@ -148,7 +150,7 @@ class CompileCache:
         for _, size, path in sorted(entries):
             if total <= self.max_bytes:
                 break
-            doomed = self.root / _TMP / f"evict-{path.name}-{os.getpid()}-{threading.get_ident()}"
+            doomed = self.root / _TMP / f"evict-{os.getpid()}-{path.name}-{threading.get_ident()}"
             try:
                 path.rename(doomed)
             except OSError:

@@ -10,6 +10,7 @@ Infrastructure faults become `internal_error` with the cause logged, never a sil
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import threading
@@ -116,7 +117,8 @@ def execute(
     A sandbox that cannot start raises SandboxUnavailable: that is the service's failure, not
     a verdict on the code (functions/app.py answers 503, and the broker retries)."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="job-", dir=settings.work_dir))
+    # The pid in the name: what a killed executor left is removed at the next start.
+    work = Path(tempfile.mkdtemp(prefix=f"job-{os.getpid()}-", dir=settings.work_dir))
     try:
         return _execute(submission, language, settings, work)
     except sandbox.SandboxUnavailable:

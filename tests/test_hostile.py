@@ -989,3 +989,20 @@ def test_a_sandbox_that_cannot_start_fails_readiness_and_is_never_the_users_faul
     code, reply = seen["job"]
     assert code == 503, reply  # retried by the broker; never a compilation_error
     assert "compilation_error" not in reply and "the sandbox did not start" in reply
+
+
+def test_directories_a_killed_executor_left_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    settings = ExecutorSettings(work_dir=tmp_path / "work", languages=("python",))
+    staging = runner.cache_for(settings).root / ".tmp"
+    dead, live = _a_dead_pid(), os.getpid()
+    left = [
+        settings.work_dir / f"job-{dead}-abc",
+        staging / f"stage-{dead}-abc",
+        staging / f"evict-{dead}-key-1",
+    ]
+    kept = [settings.work_dir / f"job-{live}-abc", staging / f"stage-{live}-abc"]
+    for path in left + kept:
+        (path / "box").mkdir(parents=True)
+    executor_app(settings)  # an executor starting on this work directory
+    assert [p for p in left if p.exists()] == []
+    assert all(p.exists() for p in kept)
