@@ -4,6 +4,7 @@ the host for anything a run left behind."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -55,9 +56,8 @@ def leftovers() -> list[str]:
         except OSError:
             continue  # the group was removed while we looked
         for pid in pids:
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+            cmdline = _cmdline(pid)
+            if cmdline is None:
                 continue
             # A spare may be caught between prlimit(1) and its exec of bwrap.
             if (
@@ -79,3 +79,21 @@ def host_processes_with(marker: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def _cmdline(pid: str) -> list[bytes] | None:
+    """A process's command line; None once it is gone. A process in the middle of an execve
+    (a spare going from prlimit(1) to bwrap) or exiting shows an empty one for a moment:
+    read again, and a zombie counts as gone."""
+    for _ in range(40):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if raw:
+                return raw.split(b"\0")
+            state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+        except (OSError, IndexError):
+            return None
+        if state in ("Z", "X"):
+            return None
+        time.sleep(0.005)
+    return [b"<no command line>"]
