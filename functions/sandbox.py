@@ -98,8 +98,9 @@ class Outcome:
 
 
 def limits_mode() -> str:
-    """How memory and processes are limited here: "cgroup-v1", or "rlimit" (the fallback)."""
-    where = _delegation()
+    """How memory and processes are limited here: "cgroup-v1", "cgroup-v2", or "rlimit" (the
+    fallback); the executor's /health reports it."""
+    where = delegation()
     return where.mode if where is not None else "rlimit"
 
 
@@ -121,7 +122,7 @@ def run(
     if not os.access(BWRAP, os.X_OK):
         raise SandboxUnavailable(f"{BWRAP} not found: install the Debian package bubblewrap")
     key = (tuple(argv), tuple(p for p in ro_paths if os.path.exists(p)))
-    prepared = _SPARES.take(key) or _Prepared.spawn(key, _delegation())
+    prepared = _SPARES.take(key) or _Prepared.spawn(key, delegation())
     _SPARES.refill(key)
     started = time.monotonic()
     try:
@@ -135,7 +136,9 @@ def run(
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
-            cpu_ms, memory_kb, oom = usage.cpu_ms, usage.memory_peak_kb, usage.oom_killed
+            cpu_ms, oom = usage.cpu_ms, usage.oom_killed
+            if usage.memory_peak_kb is not None:  # else the kernel keeps no peak: rusage's
+                memory_kb = usage.memory_peak_kb
     finally:
         prepared.close()
     exit_code = os.waitstatus_to_exitcode(status)
@@ -298,7 +301,7 @@ class _Spares:
                 if len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
             try:
-                prepared = _Prepared.spawn(key, _delegation())
+                prepared = _Prepared.spawn(key, delegation())
             except OSError:
                 continue  # the next run starts cold; it reports the fault if it persists
             with self._lock:
@@ -312,7 +315,7 @@ atexit.register(_SPARES.close)
 _DELEGATION: list[cgroups.Delegation | None] = []
 
 
-def _delegation() -> cgroups.Delegation | None:
+def delegation() -> cgroups.Delegation | None:
     """Probed once per process: the cgroups we may use, or None."""
     if not _DELEGATION:
         _DELEGATION.append(cgroups.delegation())

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from eventing.settings import DEFAULT_TRIGGERS
+from sentinel import cgroup_delegation
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -96,16 +97,24 @@ class Supervisor:
         env: dict[str, str],
         ready: Callable[[], bool],
         timeout_s: float = 60,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
-        """Start `argv` and wait until `ready()`; raise if it dies or times out first."""
+        """Start `argv` and wait until `ready()`; raise if it dies or times out first.
+        `preexec` runs in the child before exec (e.g. joining a cgroup handed to it)."""
         output = (self.log_dir / f"{name}.log").open("ab") if self.quiet else None
+
+        def child_setup() -> None:
+            if preexec is not None:
+                preexec()
+            _die_with_parent()
+
         process = subprocess.Popen(
             argv,
             env=env,
             cwd=REPO,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
-            preexec_fn=_die_with_parent,
+            preexec_fn=child_setup,
         )
         self.children.append(Child(name, process, ready))
         deadline = time.monotonic() + timeout_s
@@ -220,11 +229,14 @@ def start_stack(
         {**env, "PORT": str(broker_port)},
         _http_ok(f"{broker}/health"),
     )
+    # On a cgroup-v2 host, a subtree of its own for the executor's per-run groups.
+    group = cgroup_delegation.executor_group()
     supervisor.start(
         "executor",
-        [python, "-m", "functions"],
+        [*group.prefix, python, "-m", "functions"],
         {**env, "PORT": str(executor_port), "K_SINK": broker},
         _http_ok(f"http://127.0.0.1:{executor_port}/health"),
+        preexec=group.join,
     )
     supervisor.start(
         "sink",
