@@ -1,0 +1,128 @@
+"""The supervisor's cgroup-v2 delegation (sentinel/cgroup_delegation.py): the executor started in
+a systemd `Delegate=yes` scope, or in a subtree handed over without systemd, as root or as an
+unprivileged owner, limits its runs with cgroup v2 and says so on /health.
+
+On this project's hybrid machines there is nothing to delegate (v1 is used, the host's v2 tree is
+left alone): that is checked here, and the rest runs inside the Debian 12 guest of
+tests/test_cgroup_v2_vm.py, which sets SENTINEL_EXPECT_LIMITS=cgroup-v2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from functions import sandbox
+from sentinel import cgroup_delegation
+from tests.conftest import Stack
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = os.environ.get("SENTINEL_EXPECT_LIMITS")
+NOBODY = (65534, 65534)
+# In the child: its limits mode, who and where it is, and a memory bomb's outcome in a sandbox.
+CHILD = """import json, os
+from functions import sandbox
+bomb = "a = []\\nwhile True:\\n    a.append(bytearray(1 << 20))"
+limits = sandbox.Limits(cpu_ms=15000, wall_ms=30000, memory_kb=64 << 10, output_bytes=4096)
+outcome = sandbox.run(["/usr/bin/python3", "-c", bomb], limits=limits)
+print(json.dumps({"mode": sandbox.limits_mode(), "uid": os.getuid(),
+                  "cgroup": open("/proc/self/cgroup").read().strip().split("::")[-1],
+                  "oom": outcome.memory_exceeded, "memory_kb": outcome.memory_kb}))
+"""
+V1_HOST = Path("/sys/fs/cgroup/memory/cgroup.procs").exists()
+
+needs_v2 = pytest.mark.skipif(
+    cgroup_delegation.executor_group().how == "inherited",
+    reason="nothing to delegate here (not root, or memory is not in a cgroup-v2 hierarchy)",
+)
+
+
+def test_a_hybrid_host_is_left_alone() -> None:
+    if not V1_HOST:
+        pytest.skip("not a v1/hybrid host")
+    group = cgroup_delegation.executor_group()
+    assert (group.how, group.prefix, group.path) == ("inherited", (), None)
+
+
+def _child(argv_prefix: tuple[str, ...], preexec: Callable[[], None] | None) -> dict[str, object]:
+    done = subprocess.run(
+        [*argv_prefix, sys.executable, "-c", CHILD],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _drop_to(owner: tuple[int, int], first: Callable[[], None]) -> Callable[[], None]:
+    def step() -> None:
+        first()  # joining takes root: before the drop
+        os.setgroups([])
+        os.setgid(owner[1])
+        os.setuid(owner[0])
+
+    return step
+
+
+@needs_v2
+@pytest.mark.parametrize("owner", [None, NOBODY], ids=["root", "nobody"])
+def test_an_executor_in_a_systemd_scope_limits_its_runs_with_v2(
+    owner: tuple[int, int] | None, record_property: pytest.RecordProperty
+) -> None:
+    group = cgroup_delegation.executor_group(owner=owner)
+    assert group.how == "systemd-scope" and group.path is not None
+    seen = _child(group.prefix, None)
+    record_property("child", json.dumps(seen))
+    assert seen["mode"] == "cgroup-v2", seen
+    assert seen["uid"] == (owner[0] if owner else 0)
+    scope = "/" + str(group.path.relative_to("/sys/fs/cgroup"))
+    assert seen["cgroup"] == f"{scope}/executor", seen
+    assert seen["oom"] is True and 0.9 * 65536 <= int(str(seen["memory_kb"])) <= 65536, seen
+
+
+@needs_v2
+@pytest.mark.parametrize("owner", [None, NOBODY], ids=["root", "nobody"])
+def test_a_subtree_handed_over_without_systemd_limits_runs_with_v2(
+    owner: tuple[int, int] | None, record_property: pytest.RecordProperty
+) -> None:
+    group = cgroup_delegation.executor_group(owner=owner, systemd=False)
+    assert group.how == "subtree" and group.path is not None and group.prefix == ()
+    if owner is not None:
+        assert group.path.stat().st_uid == owner[0]
+        assert (group.path / "cgroup.procs").stat().st_uid == owner[0]
+    try:
+        seen = _child((), group.join if owner is None else _drop_to(owner, group.join))
+        record_property("child", json.dumps(seen))
+        assert seen["mode"] == "cgroup-v2", seen
+        assert seen["uid"] == (owner[0] if owner else 0)
+        where = "/" + str(group.path.relative_to("/sys/fs/cgroup"))
+        assert seen["cgroup"] == f"{where}/executor", seen
+        assert seen["oom"] is True and 0.9 * 65536 <= int(str(seen["memory_kb"])) <= 65536, seen
+    finally:
+        (group.path / "executor").rmdir()
+        group.path.rmdir()
+
+
+def test_the_executors_health_reports_its_limits_mode(stack: Stack) -> None:
+    health = requests.get(f"{stack.url}/health", timeout=10).json()
+    executor = health["languages"]["python"]["executor"]
+    own = requests.get(f"{executor}/health", timeout=10).json()
+    # Started by the supervisor as `nox -s serve` starts it: in the VM, in its own scope.
+    assert own["limits"] == (EXPECTED or sandbox.limits_mode()), own
+    bomb = "a = []\nwhile True:\n    a.append(bytearray(1 << 20))"
+    job = stack.run(
+        {"language": "python", "code": bomb, "limits": {"memoryMb": 64, "cpuTimeMs": 15000}},
+        timeout_s=180,
+    )
+    assert job["verdict"] == "memory_limit_exceeded", job
