@@ -35,6 +35,7 @@ import itertools
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ LEAF = "executor"  # on v2, where the executor's own processes live, beside the 
 # Leaves that hold a group owner's own processes: the executor's, and a supervisor's that hands
 # a subtree to the executor (sentinel/cgroup_delegation.py).
 LEAVES = (LEAF, "supervisor")
+_claiming = threading.Lock()
 _STALE = re.compile(r"sentinel-(\d+)-\d+")
 _counter = itertools.count()
 
@@ -86,14 +88,10 @@ def delegation() -> Delegation | None:
         return None
     own: dict[str, str] = {}
     for line in lines:
-        hierarchy, controllers, path = line.split(":", 2)
-        if hierarchy == "0" and not controllers:
-            own[UNIFIED] = path
+        _, controllers, path = line.split(":", 2)
         for controller in controllers.split(","):
             own[controller] = path
-    found = _v1(own)
-    if found is None and UNIFIED in own:
-        found = _v2(own[UNIFIED])
+    found = _v1(own) or _v2()
     if found is None:
         return None
     try:  # a probe: the directory may be writable and still refuse children
@@ -115,12 +113,12 @@ def _v1(own: dict[str, str]) -> Delegation | None:
     return Delegation(parents)
 
 
-def _v2(own_path: str) -> Delegation | None:
-    group = claim(LEAF, own_path)
+def _v2() -> Delegation | None:
+    group = claim(LEAF)
     return Delegation({UNIFIED: group}, version=2) if group is not None else None
 
 
-def claim(leaf: str, own_path: str | None = None) -> Path | None:
+def claim(leaf: str) -> Path | None:
     """This process's v2 group made able to hold children with limits, or None.
 
     The group's members (this process and any others, a gunicorn master and its worker share
@@ -130,9 +128,12 @@ def claim(leaf: str, own_path: str | None = None) -> Path | None:
     hierarchy without controllers is left exactly as it is. Called again from inside a leaf
     (LEAVES) whose parent already gives the controllers, it answers that parent.
     """
-    mount = cgroup2_mount()
-    if own_path is None:
-        own_path = _own_v2_path()
+    with _claiming:  # threads of one process: one moves, the others then see its leaf
+        return _claim(leaf)
+
+
+def _claim(leaf: str) -> Path | None:
+    mount, own_path = cgroup2_mount(), own_v2_path()
     if mount is None or own_path is None:
         return None
     own = mount / own_path.lstrip("/")
@@ -158,7 +159,8 @@ def claim(leaf: str, own_path: str | None = None) -> Path | None:
     return group
 
 
-def _own_v2_path() -> str | None:
+def own_v2_path() -> str | None:
+    """This process's group in the unified hierarchy, as /proc/self/cgroup's `0::` line says."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:

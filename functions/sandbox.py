@@ -313,13 +313,17 @@ atexit.register(_SPARES.close)
 
 
 _DELEGATION: list[cgroups.Delegation | None] = []
+_DELEGATION_LOCK = threading.Lock()
 
 
 def delegation() -> cgroups.Delegation | None:
-    """Probed once per process: the cgroups we may use, or None."""
-    if not _DELEGATION:
-        _DELEGATION.append(cgroups.delegation())
-    return _DELEGATION[0]
+    """Probed once per process: the cgroups we may use, or None. Under a lock: on v2 the probe
+    moves this process into its leaf, and /health, the spares and the precompiled headers'
+    build all ask at start (a second probe racing the first gave "rlimit" in the VM test)."""
+    with _DELEGATION_LOCK:
+        if not _DELEGATION:
+            _DELEGATION.append(cgroups.delegation())
+        return _DELEGATION[0]
 
 
 def _sandbox_args(ro_paths: Sequence[str], filter_fd: int) -> list[str]:

@@ -97,24 +97,16 @@ class Supervisor:
         env: dict[str, str],
         ready: Callable[[], bool],
         timeout_s: float = 60,
-        preexec: Callable[[], None] | None = None,
     ) -> None:
-        """Start `argv` and wait until `ready()`; raise if it dies or times out first.
-        `preexec` runs in the child before exec (e.g. joining a cgroup handed to it)."""
+        """Start `argv` and wait until `ready()`; raise if it dies or times out first."""
         output = (self.log_dir / f"{name}.log").open("ab") if self.quiet else None
-
-        def child_setup() -> None:
-            if preexec is not None:
-                preexec()
-            _die_with_parent()
-
         process = subprocess.Popen(
             argv,
             env=env,
             cwd=REPO,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
-            preexec_fn=child_setup,
+            preexec_fn=_die_with_parent,
         )
         self.children.append(Child(name, process, ready))
         deadline = time.monotonic() + timeout_s
@@ -236,7 +228,6 @@ def start_stack(
         [*group.prefix, python, "-m", "functions"],
         {**env, "PORT": str(executor_port), "K_SINK": broker},
         _http_ok(f"http://127.0.0.1:{executor_port}/health"),
-        preexec=group.join,
     )
     supervisor.start(
         "sink",
