@@ -174,9 +174,11 @@ do_run() {
     need_root
     local src=$1; shift
     do_image
-    local dir work qpid t0 rc out=${SENTINEL_VM_OUT:-$src/.vm/out}
-    dir=$CACHE/$(key); work=$(mktemp -d /var/tmp/sentinel-vm-run.XXXXXX)
-    trap 'kill "${qpid:-0}" 2>/dev/null; rm -rf "$work"' EXIT
+    local dir t0 rc out=${SENTINEL_VM_OUT:-$src/.vm/out}
+    # global, not local: the EXIT trap runs after this function has returned
+    dir=$CACHE/$(key); WORK_DIR=$(mktemp -d /var/tmp/sentinel-vm-run.XXXXXX); QPID=
+    trap 'kill "${QPID:-0}" 2>/dev/null; rm -rf "$WORK_DIR"' EXIT
+    local work=$WORK_DIR
     mkdir -p "$work/proj"
     # the checkout without what the guest does not need (environments, caches, history)
     tar -C "$src" --exclude=./.git --exclude=./.nox --exclude=./.venv-nox --exclude=./.venv \
@@ -196,7 +198,8 @@ do_run() {
         -append "console=ttyS0 root=/dev/vda rw quiet loglevel=3 panic=-1 systemd.show_status=false" \
         -drive "file=$dir/base.img,format=raw,if=virtio,snapshot=on,cache=unsafe" \
         -drive "file=$work/proj.img,format=raw,if=virtio,cache=unsafe" &
-    qpid=$!
+    QPID=$!
+    local qpid=$QPID
     # stream the console (the job's output) while the guest runs, within the time allowed
     tail -n +1 -f --pid="$qpid" "$work/console.log" &
     while kill -0 "$qpid" 2>/dev/null; do

@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ MUST_PASS = (
 )
 INNER = (
     "SENTINEL_EXPECT_LIMITS=cgroup-v2 systemd-run --scope --quiet -p Delegate=yes "
-    f"{VENV_PYTHON} -m pytest -p no:cacheprovider -q -rA -o junit_family=xunit1 "
+    f"{VENV_PYTHON} -m pytest -p no:cacheprovider -q -rA --color=no -o junit_family=xunit1 "
     f"--junitxml=.vm/out/junit.xml {' '.join(INNER_FILES)}"
 )
 
@@ -76,7 +77,7 @@ def guest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if os.geteuid() != 0:
         pytest.skip("the cgroup-v2 VM test needs root (debootstrap, qemu images, chroot)")
     out = tmp_path_factory.mktemp("cgroup-v2-vm")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    show = _progress(request)
     lines: list[str] = []
     started = time.monotonic()
     with subprocess.Popen(
@@ -90,8 +91,7 @@ def guest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            if reporter is not None:  # progress, past pytest's capture
-                reporter.write_line(f"  vm | {line.rstrip()}")
+            show(line.rstrip())
     report = out / "junit.xml"
     run = GuestRun(
         process.returncode,
@@ -99,14 +99,27 @@ def guest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         ET.parse(report).getroot() if report.exists() else None,
         time.monotonic() - started,
     )
-    if reporter is not None and run.junit is not None:  # what the guest measured
+    if run.junit is not None:  # what the guest measured
         for case in run.junit.iter("testcase"):
             for prop in case.iter("property"):
-                reporter.write_line(
-                    f"  vm | {case.get('name')}: {prop.get('name')}={prop.get('value')}"
-                )
-        reporter.write_line(f"  vm | whole guest run: {run.seconds:.0f} s")
+                show(f"{case.get('name')}: {prop.get('name')}={prop.get('value')}")
+    show(f"whole guest run: {run.seconds:.0f} s")
     return run
+
+
+def _progress(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print past pytest's output capture: the boot and the guest's tests take minutes."""
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def show(text: str) -> None:
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"  vm | {text}")
+            reporter.flush()
+
+    return show
 
 
 def test_the_guest_ran_its_cgroup_suite(guest: GuestRun) -> None:
