@@ -161,11 +161,7 @@ def _claim(leaf: str) -> Path | None:
 
 def own_v2_path() -> str | None:
     """This process's group in the unified hierarchy, as /proc/self/cgroup's `0::` line says."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
+    for line in _lines(Path("/proc/self/cgroup")):
         if line.startswith("0::"):
             return line[3:]
     return None
@@ -173,15 +169,18 @@ def own_v2_path() -> str | None:
 
 def cgroup2_mount() -> Path | None:
     """Where the unified hierarchy is mounted (/sys/fs/cgroup, or .../unified on hybrid hosts)."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
+    for line in _lines(Path("/proc/self/mountinfo")):
         fields = line.split(" - ", 1)
         if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
             return Path(fields[0].split()[4])
     return None
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []
 
 
 def _offers(group: Path, name: str, controllers: tuple[str, ...]) -> bool:

@@ -67,6 +67,20 @@ def _child(prefix: tuple[str, ...]) -> dict[str, object]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _assert_held_by_v2(
+    seen: dict[str, object],
+    group: Path,
+    owner: tuple[int, int] | None,
+    record_property: pytest.RecordProperty,
+) -> None:
+    """The child ran as `owner`, in the leaf of `group`, in v2 mode, and its bomb met 64 MB."""
+    record_property("child", json.dumps(seen))
+    assert seen["mode"] == "cgroup-v2", seen
+    assert seen["uid"] == (owner[0] if owner else 0)
+    assert seen["cgroup"] == f"/{group.relative_to('/sys/fs/cgroup')}/executor", seen
+    assert seen["oom"] is True and 0.9 * 65536 <= int(str(seen["memory_kb"])) <= 65536, seen
+
+
 @needs_v2
 @pytest.mark.parametrize("owner", [None, NOBODY], ids=["root", "nobody"])
 def test_an_executor_in_a_systemd_scope_limits_its_runs_with_v2(
@@ -74,13 +88,7 @@ def test_an_executor_in_a_systemd_scope_limits_its_runs_with_v2(
 ) -> None:
     group = cgroup_delegation.executor_group(owner=owner)
     assert group.how == "systemd-scope" and group.path is not None
-    seen = _child(group.prefix)
-    record_property("child", json.dumps(seen))
-    assert seen["mode"] == "cgroup-v2", seen
-    assert seen["uid"] == (owner[0] if owner else 0)
-    scope = "/" + str(group.path.relative_to("/sys/fs/cgroup"))
-    assert seen["cgroup"] == f"{scope}/executor", seen
-    assert seen["oom"] is True and 0.9 * 65536 <= int(str(seen["memory_kb"])) <= 65536, seen
+    _assert_held_by_v2(_child(group.prefix), group.path, owner, record_property)
 
 
 @needs_v2
@@ -94,13 +102,7 @@ def test_a_subtree_handed_over_without_systemd_limits_runs_with_v2(
         assert group.path.stat().st_uid == owner[0]
         assert (group.path / "cgroup.procs").stat().st_uid == owner[0]
     try:
-        seen = _child(group.prefix)
-        record_property("child", json.dumps(seen))
-        assert seen["mode"] == "cgroup-v2", seen
-        assert seen["uid"] == (owner[0] if owner else 0)
-        where = "/" + str(group.path.relative_to("/sys/fs/cgroup"))
-        assert seen["cgroup"] == f"{where}/executor", seen
-        assert seen["oom"] is True and 0.9 * 65536 <= int(str(seen["memory_kb"])) <= 65536, seen
+        _assert_held_by_v2(_child(group.prefix), group.path, owner, record_property)
     finally:
         (group.path / "executor").rmdir()
         group.path.rmdir()
