@@ -170,6 +170,11 @@ accel() {
     fi
 }
 
+# Only qemu, by its pid, and only if it still runs (never `kill 0`: that is the whole group).
+stop_guest() {
+    if [ -n "${QPID:-}" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; fi
+}
+
 do_run() {
     need_root
     local src=$1; shift
@@ -177,7 +182,7 @@ do_run() {
     local dir t0 rc out=${SENTINEL_VM_OUT:-$src/.vm/out}
     # global, not local: the EXIT trap runs after this function has returned
     dir=$CACHE/$(key); WORK_DIR=$(mktemp -d /var/tmp/sentinel-vm-run.XXXXXX); QPID=
-    trap 'kill "${QPID:-0}" 2>/dev/null; rm -rf "$WORK_DIR"' EXIT
+    trap 'stop_guest; rm -rf "$WORK_DIR"' EXIT
     local work=$WORK_DIR
     mkdir -p "$work/proj"
     # the checkout without what the guest does not need (environments, caches, history)
@@ -204,7 +209,7 @@ do_run() {
     tail -n +1 -f --pid="$qpid" "$work/console.log" &
     while kill -0 "$qpid" 2>/dev/null; do
         if [ $(( $(date +%s) - t0 )) -ge "$RUN_TIMEOUT" ]; then
-            say "no poweroff within ${RUN_TIMEOUT} s: stopping the guest"; kill "$qpid"; break
+            say "no poweroff within ${RUN_TIMEOUT} s: stopping the guest"; stop_guest; break
         fi
         sleep 1
     done
