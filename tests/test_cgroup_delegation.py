@@ -116,7 +116,9 @@ def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     supervisor = Supervisor(tmp_path_factory.mktemp("executor"), quiet=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # python only: a C++ executor builds its precompiled header at start (a minute emulated)
     env = {**os.environ, "PORT": str(port), "SENTINEL_HOST": "127.0.0.1"}
+    env["SENTINEL_LANGUAGES"] = "python"
     group = cgroup_delegation.executor_group()
     argv = [*group.prefix, sys.executable, "-m", "functions"]
     try:
