@@ -109,13 +109,14 @@ class Outcome:
 def sweep_stale() -> int:
     """At the executor's start: remove the run groups a killed executor left (see
     functions/cgroups.py sweep_stale); how many."""
-    where = _delegation()
-    return cgroups.sweep_stale(where) if where is not None else 0
+    where = delegation()
+    return len(cgroups.sweep_stale(where)) if where is not None else 0
 
 
 def limits_mode() -> str:
-    """How memory and processes are limited here: "cgroup-v1", or "rlimit" (the fallback)."""
-    where = _delegation()
+    """How memory and processes are limited here: "cgroup-v1", "cgroup-v2", or "rlimit" (the
+    fallback); the executor's /health reports it."""
+    where = delegation()
     return where.mode if where is not None else "rlimit"
 
 
@@ -144,7 +145,7 @@ def run(
     binds = tuple((p, p) for p in ro_paths if os.path.exists(p)) + tuple(
         (host, inside) for host, inside in ro_binds if os.path.exists(host)
     )
-    where = _delegation()
+    where = delegation()
     fixed = _rlimits(limits, grouped=where is not None) if identity.sandbox_ids().switch else None
     key = (command, binds, len(files), fixed)
     prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
@@ -168,7 +169,9 @@ def run(
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
-            cpu_ms, memory_kb, oom = usage.cpu_ms, usage.memory_peak_kb, usage.oom_killed
+            cpu_ms, oom = usage.cpu_ms, usage.oom_killed
+            if usage.memory_peak_kb is not None:  # else the kernel keeps no peak: rusage's
+                memory_kb = usage.memory_peak_kb
             hit_limit = usage.memory_hit_limit
     finally:
         prepared.close()
@@ -449,7 +452,7 @@ class _Spares:
                 if len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
             try:
-                prepared = _Prepared.spawn(key, _delegation())
+                prepared = _Prepared.spawn(key, delegation())
             except OSError:
                 continue  # the next run starts cold; it reports the fault if it persists
             with self._lock:
@@ -482,13 +485,17 @@ def spare_count() -> int:
 
 
 _DELEGATION: list[cgroups.Delegation | None] = []
+_DELEGATION_LOCK = threading.Lock()
 
 
-def _delegation() -> cgroups.Delegation | None:
-    """Probed once per process: the cgroups we may use, or None."""
-    if not _DELEGATION:
-        _DELEGATION.append(cgroups.delegation())
-    return _DELEGATION[0]
+def delegation() -> cgroups.Delegation | None:
+    """Probed once per process: the cgroups we may use, or None. Under a lock: on v2 the probe
+    moves this process into its leaf, and /health, the spares and the precompiled headers'
+    build all ask at start (a second probe racing the first gave "rlimit" in the VM test)."""
+    with _DELEGATION_LOCK:
+        if not _DELEGATION:
+            _DELEGATION.append(cgroups.delegation())
+        return _DELEGATION[0]
 
 
 def _sandbox_args(binds: Sequence[tuple[str, str]], filter_fd: int) -> list[str]:

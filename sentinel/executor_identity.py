@@ -51,6 +51,7 @@ class ExecutorIdentity:
     work_dir: Path | None = None
     temporary_work_dir: bool = False
     reason: str = ""
+    cgroup_reason: str = ""  # why no v1 group was handed over (moot where v2 delegates)
 
     def join(self) -> None:
         """In the executor's process before exec (after the uid switch): enter the groups."""
@@ -100,7 +101,7 @@ def prepare(repo: Path, data_dir: Path, env: dict[str, str] | None = None) -> Ex
         found.groups = _delegate(entry.pw_uid, entry.pw_gid)
     except OSError as exc:
         found.groups = []
-        found.reason = f"no cgroup could be delegated ({exc}): the executor uses rlimits"
+        found.cgroup_reason = f"no cgroup v1 group was handed over ({exc})"
     return found
 
 

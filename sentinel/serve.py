@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from eventing.settings import DEFAULT_TRIGGERS
-from sentinel import executor_identity
+from sentinel import cgroup_delegation, executor_identity
 from sentinel.executor_identity import ExecutorIdentity
 
 REPO = Path(__file__).resolve().parent.parent
@@ -242,17 +242,25 @@ def start_stack(
     )
     executor = executor_identity.prepare(REPO, data_dir, env)
     supervisor.cleanups.append(executor.release)
-    if executor.reason:
-        print(f"  executor   {executor.reason}", flush=True)
+    # On a cgroup-v2 host, a subtree of its own for the executor's per-run groups: the prefix
+    # starts as root, joins the group and becomes the executor's user itself
+    # (sentinel/cgroup_delegation.py); on v1, the supervisor's groups and uid switch do.
+    owner = None
+    if executor.uid is not None and executor.gid is not None:
+        owner = (executor.uid, executor.gid)
+    group = cgroup_delegation.executor_group(owner=owner)
+    for said in (executor.reason, executor.cgroup_reason if not group.prefix else ""):
+        if said:
+            print(f"  executor   {said}", flush=True)
     executor_env = {**env, **executor.env, "PORT": str(executor_port), "K_SINK": broker}
     if executor.work_dir is not None:
         executor_env["SENTINEL_WORK_DIR"] = str(executor.work_dir)
     supervisor.start(
         "executor",
-        [executor.python, "-m", "functions"],
+        [*group.prefix, executor.python, "-m", "functions"],
         executor_env,
         _http_ok(f"http://127.0.0.1:{executor_port}/health"),
-        identity=executor,
+        identity=None if group.prefix else executor,
     )
     supervisor.start(
         "sink",

@@ -9,14 +9,13 @@ import uuid
 from pathlib import Path
 
 from eventing.contract import ExecutionResult, Limits, Submission, TestCase
-from functions import runner
+from functions import cgroups, runner, sandbox
 from functions.languages import load_registry, served
 from functions.settings import ExecutorSettings
 
 LANGUAGES = served(load_registry(), None)
 # Compiles are held to tighter limits here so a compile bomb is stopped in seconds.
 SETTINGS = ExecutorSettings(compile_cpu_ms=4000, compile_wall_ms=8000)
-CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
 
 
 def execute(
@@ -26,6 +25,7 @@ def execute(
     *,
     cases: list[TestCase] | None = None,
     limits: Limits | None = None,
+    settings: ExecutorSettings = SETTINGS,
 ) -> ExecutionResult:
     """Run `code` as the executor would, without HTTP."""
     submission = Submission(
@@ -36,19 +36,19 @@ def execute(
         test_cases=cases,
         limits=limits or Limits(),
     )
-    return runner.execute(submission, LANGUAGES[language], SETTINGS)
+    return runner.execute(submission, LANGUAGES[language], settings)
 
 
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
     (a spare is a bwrap blocked on its --args, not yet released, or the prlimit(1) about to
     become one)."""
-    for _ in range(5):
-        try:
-            groups = list(CGROUP_ROOT.rglob(f"sentinel-{os.getpid()}-*/cgroup.procs"))
-            break
-        except FileNotFoundError:
-            continue  # a group was removed while the tree was walked: walk again
+    where = sandbox.delegation()
+    if where is None:
+        return []
+    # the v1 pids hierarchy (every task is listed there), or the one v2 group
+    parent = where.parents.get("pids") or where.parents[cgroups.UNIFIED]
+    groups = list(parent.glob(f"sentinel-{os.getpid()}-*/cgroup.procs"))
     found = []
     for procs in groups:
         try:
