@@ -175,7 +175,7 @@ def test_threads_burning_cpu_are_stopped_by_the_groups_cpu_time(
     box.mkdir()
     (tmp_path / "main").rename(box / "main")
     limits = sandbox.Limits(cpu_ms=1000, wall_ms=60_000, memory_kb=64 << 10, output_bytes=4096)
-    outcome = sandbox.run(["/box/main"], limits=limits, box_files=box)
+    outcome = sandbox.run(["/box/main"], limits=limits, box=box)
     record_property("cpu_ms", outcome.cpu_ms)
     # Stopped by the CPU time of all its threads (cpu.stat, cpuacct.usage), long before the wall.
     assert outcome.cpu_ms > limits.cpu_ms and not outcome.wall_timed_out, outcome
