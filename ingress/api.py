@@ -13,10 +13,10 @@ from collections import Counter
 from typing import Any, cast
 
 import redis
-import requests
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from eventing import contract, keys
+from ingress import health as health_report
 from ingress import metrics, openapi, submissions, validation
 from ingress.app import Services
 from ingress.errors import ApiError
@@ -43,7 +43,8 @@ def _queued_body(job: submissions.Queued) -> dict[str, Any]:
         "id": job.id,
         "status": "queued",
         "timestamp": job.timestamp,
-        "message": f"Job queued. Poll /job/{job.id} for the result.",
+        "message": f"Job queued on {health_report.container_id(job.language)}",
+        "poll": f"/job/{job.id}",
     }
 
 
@@ -220,37 +221,16 @@ def progress(record: dict[str, Any]) -> dict[str, int]:
 
 @api.get("/health")
 def health() -> tuple[Response, int]:
-    """Redis, the dispatcher (by its heartbeat), every subscriber's own /health, and per
-    language whether its executor answers."""
+    """The seed's health document (status, timestamp, redis, queues) and, beside it, Redis, the
+    dispatcher's heartbeat and every subscriber as last probed (ingress/health.py)."""
     services = _services()
-    checks: dict[str, Any] = {}
-    try:
-        services.redis.ping()
-        checks["redis"] = {"status": "ok"}
-        beat = services.redis.get(
-            keys.heartbeat(services.settings.eventing.key_prefix, "dispatcher")
-        )
-        checks["dispatcher"] = {"status": "ok" if beat else "down"}
-    except redis.RedisError as exc:
-        checks["redis"] = {"status": "down", "error": str(exc)}
-        checks["dispatcher"] = {"status": "unknown"}
-    for trigger in services.triggers:
-        base = trigger.subscriber.rstrip("/")
-        if base in checks:
-            continue
-        try:
-            answer = requests.get(f"{base}/health", timeout=2)
-            checks[base] = {"status": "ok" if answer.ok else "down", "code": answer.status_code}
-        except requests.RequestException as exc:
-            checks[base] = {"status": "down", "error": type(exc).__name__}
-    languages = {
-        language: {"status": checks[url.rstrip("/")]["status"], "executor": url.rstrip("/")}
-        for language, url in sorted(services.catalog.routes.items())
-    }
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return jsonify(status="ok" if healthy else "degraded", services=checks, languages=languages), (
-        200 if healthy else 503
+    body, healthy = health_report.report(
+        services.redis,
+        services.settings.eventing.key_prefix,
+        services.prober,
+        services.catalog.routes,
     )
+    return jsonify(body), 200 if healthy else 503
 
 
 # --- shallow probes for Kubernetes (docs/deploy-knative.md, "Probes") ------------------------
@@ -280,7 +260,8 @@ def readyz() -> tuple[Response, int]:
 
 @api.get("/load")
 def load() -> Response:
-    """Per language and in total: waiting (in its backlog, not yet read by a dispatcher), active
+    """The seed's load document (timestamp, totalWaiting, totalActive, one `containers` entry
+    per language's executor) and, beside it, the same numbers by language and in total: waiting (in its backlog, not yet read by a dispatcher), active
     (read, being delivered: pending in the consumer group), and the job counters the job store
     keeps exactly once per job (totalJobs, completed, failed)."""
     services = _services()
@@ -297,7 +278,18 @@ def load() -> Response:
             entry["active"] += active
     fields = ("waiting", "active", "completed", "failed", "totalJobs")
     totals = {name: sum(v[name] for v in languages.values()) for name in fields}
-    return jsonify(languages=languages, totals=totals)
+    containers = [
+        {"containerId": health_report.container_id(language), "language": language, **counts}
+        for language, counts in sorted(languages.items())
+    ]
+    return jsonify(
+        timestamp=contract.now_iso(),
+        totalWaiting=totals["waiting"],
+        totalActive=totals["active"],
+        containers=containers,
+        languages=languages,
+        totals=totals,
+    )
 
 
 def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:

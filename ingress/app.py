@@ -26,6 +26,7 @@ from eventing.triggers import Trigger, load_triggers
 from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError, respond
+from ingress.health import Prober
 from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
 from ingress.waiting import Listener, Waiters
@@ -69,6 +70,7 @@ class Services:
     waiters: Waiters
     listener: Listener
     depths: Depths
+    prober: Prober
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
@@ -96,6 +98,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         waiters=Waiters(MAX_WAITERS),
         listener=Listener(client, ev.key_prefix),
         depths=Depths(),
+        prober=Prober(triggers),
     )
 
     from ingress.api import api

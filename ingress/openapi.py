@@ -111,6 +111,7 @@ def _components(settings: IngressSettings, languages: list[str]) -> dict[str, An
             "status": {"type": "string", "enum": statuses},
             "timestamp": {"type": "string"},
             "message": {"type": "string"},
+            "poll": {"type": "string"},
         },
     }
     result_fields = schemas["ExecutionResult"]["properties"]
@@ -199,11 +200,49 @@ def _components(settings: IngressSettings, languages: list[str]) -> dict[str, An
     }
     schemas["Health"] = {
         "type": "object",
-        "required": ["status", "services"],
+        "description": "The seed's status, timestamp, redis and queues; services, languages "
+        "and (on one machine) supervisor are additions.",
+        "required": ["status", "timestamp", "redis", "queues", "services"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "timestamp": {"type": "string"},
+            "redis": {"type": "string", "enum": ["connected", "disconnected"]},
+            "queues": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            },
             "services": {"type": "object"},
             "languages": {"type": "object"},
+            "supervisor": {"type": "object"},
+        },
+    }
+    counts = {
+        name: {"type": "integer", "minimum": 0}
+        for name in ("waiting", "active", "completed", "failed", "totalJobs")
+    }
+    schemas["Load"] = {
+        "type": "object",
+        "description": "The seed's timestamp, totalWaiting, totalActive and containers; "
+        "languages and totals are the same numbers by language, beside them.",
+        "required": ["timestamp", "totalWaiting", "totalActive", "containers"],
+        "properties": {
+            "timestamp": {"type": "string"},
+            "totalWaiting": {"type": "integer", "minimum": 0},
+            "totalActive": {"type": "integer", "minimum": 0},
+            "containers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["containerId", "language", *counts],
+                    "properties": {
+                        "containerId": {"type": "string"},
+                        "language": {"type": "string"},
+                        **counts,
+                    },
+                },
+            },
+            "languages": {"type": "object"},
+            "totals": {"type": "object"},
         },
     }
     schemas["Languages"] = {
@@ -358,7 +397,7 @@ def document(settings: IngressSettings, offered: list[str] | None = None) -> dic
                 "operationId": "load",
                 "summary": "Backlog per language",
                 "responses": {
-                    "200": _json({"type": "object"}, "The load."),
+                    "200": _json(_ref("Load"), "The load."),
                     **_errors(503),
                 },
             }

@@ -79,6 +79,7 @@ def test_health_reports_redis_dispatcher_and_services(stack: Stack) -> None:
     assert all(check["status"] == "ok" for check in services.values())
     python = answer.json()["languages"]["python"]
     assert python["status"] == "ok" and python["executor"] in services
+    assert answer.json()["status"] == "healthy"
 
 
 @pytest.mark.parametrize("path", ["/languages", "/api/languages"])
