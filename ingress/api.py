@@ -261,9 +261,10 @@ def readyz() -> tuple[Response, int]:
 @api.get("/load")
 def load() -> Response:
     """The seed's load document (timestamp, totalWaiting, totalActive, one `containers` entry
-    per language's executor) and, beside it, the same numbers by language and in total: waiting (in its backlog, not yet read by a dispatcher), active
-    (read, being delivered: pending in the consumer group), and the job counters the job store
-    keeps exactly once per job (totalJobs, completed, failed)."""
+    per language's executor) and, beside it, the same numbers by language and in total:
+    waiting (in its backlog, not yet read by a dispatcher), active (read, being delivered:
+    pending in the consumer group), and the job counters the job store keeps exactly once per
+    job (totalJobs, completed, failed)."""
     services = _services()
     prefix = services.settings.eventing.key_prefix
     languages: dict[str, dict[str, int]] = {}

@@ -139,6 +139,7 @@ def test_the_result_has_the_seeds_fields(stack: Stack) -> None:
     assert missing(RESULT, job) == []
     assert job["verdict"] == "wrong_answer"
     for path in ("/api/result/", "/job/"):
-        assert missing(RESULT, requests.get(f"{stack.url}{path}{job['id']}", timeout=10).json()) == []
+        read = requests.get(f"{stack.url}{path}{job['id']}", timeout=10)
+        assert missing(RESULT, read.json()) == []
     status = requests.get(f"{stack.url}/api/status/{job['id']}", timeout=10).json()
     assert {"id", "status", "timestamp"} <= set(status)
