@@ -10,6 +10,7 @@ replies, structured JSON inside Redis stream entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from eventing import strictjson
 
 SCHEMA_VERSION = "1"
 
@@ -305,10 +308,71 @@ def from_structured(body: bytes) -> BaseCloudEvent:
 
 
 def from_http(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
-    """Parse an HTTP request or response in binary or structured mode."""
+    """Parse an HTTP request or response in binary or structured mode, holding it to
+    CloudEvents 1.0 first (check_http): the SDK takes events without `specversion` or `id`."""
     lowered = {k.lower(): v for k, v in headers.items()}
+    check_http(lowered, body)
     message = ce_http.HTTPMessage(headers=lowered, body=body)
     return _parse(lambda: ce_http.from_http(message, _FORMAT))
+
+
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+# An attribute travels as an HTTP header in binary mode (the dispatcher delivers so): bounded,
+# so that no event accepted here is refused by a subscriber's header limits later.
+MAX_ATTRIBUTE_CHARS = 2048
+MAX_ATTRIBUTES = 32
+_ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_STRUCTURED = "application/cloudevents+json"
+
+
+def check_http(lowered: Mapping[str, str], body: bytes) -> None:
+    """CloudEvents 1.0's rules for an HTTP message (headers lower-cased), as ContractError:
+    the required attributes present, non-empty strings and specversion "1.0"; attribute names
+    of [a-z0-9]{1,20}; values strings, booleans or integers of bounded length; a structured
+    event a JSON object; a JSON body strict JSON (eventing/strictjson.py); no batch mode."""
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/cloudevents-batch+json":
+        raise ContractError("batch content mode is not accepted: send one event per request")
+    if content_type == _STRUCTURED:
+        document = _strict(body)
+        if not isinstance(document, dict):
+            raise ContractError("a structured CloudEvent must be a JSON object")
+        attributes = {k: v for k, v in document.items() if k not in ("data", "data_base64")}
+    else:
+        attributes = {k[3:]: v for k, v in lowered.items() if k.startswith("ce-")}
+        if body and ("json" in content_type or not content_type):
+            _strict(body)
+    problem = _attribute_problem(attributes)
+    if problem:
+        raise ContractError(f"not a valid CloudEvent: {problem}")
+
+
+def _strict(body: bytes) -> Any:
+    try:
+        return strictjson.loads(body)
+    except strictjson.JSONRefused as exc:
+        raise ContractError(f"not a valid CloudEvent: {exc}") from None
+
+
+def _attribute_problem(attributes: Mapping[str, Any]) -> str | None:
+    for name in REQUIRED_ATTRIBUTES:
+        value = attributes.get(name)
+        if not isinstance(value, str) or not value:
+            return f"{name}: a required CloudEvents attribute (a non-empty string)"
+    if attributes["specversion"] != "1.0":
+        return f"specversion: only 1.0 is accepted, not {attributes['specversion']!r}"
+    if len(attributes) > MAX_ATTRIBUTES:
+        return f"at most {MAX_ATTRIBUTES} attributes are accepted"
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_NAME.match(name):
+            return f"{name[:40]!r}: attribute names are 1-20 of a-z and 0-9"
+        if value is None or isinstance(value, bool | int):
+            continue
+        if not isinstance(value, str):
+            return f"{name}: an attribute value is a string, boolean or integer"
+        if len(value) > MAX_ATTRIBUTE_CHARS:
+            return f"{name}: at most {MAX_ATTRIBUTE_CHARS} characters allowed"
+    return None
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:

@@ -9,6 +9,7 @@ are applied there too, before any route runs.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 from typing import Any, cast
 
@@ -159,28 +160,50 @@ def events() -> tuple[Response, int]:
     submitted, language = validation.submission(
         data, services.settings, services.catalog, prefix="data."
     )
+    requester = event.get_extension("requestid")
+    request_id = requester if isinstance(requester, str) and requester else g.request_id
     prefix = services.settings.eventing.key_prefix
     digest = hashlib.sha256(f"{event.get_source()}\0{event.get_id()}".encode()).hexdigest()
     seen_key = f"{prefix}:event-seen:{digest}"
-    seen = cast(bytes | None, services.redis.get(seen_key))
-    if seen is not None:
-        record = services.store.get(seen.decode())
-        if record is not None:
-            return jsonify(
-                id=record["id"],
-                status=record["status"],
-                timestamp=record["timestamp"],
-                message="This event was received before; this is its job.",
-            ), 202
-    if submissions.headroom(services, Counter([language]))[language] < 1:
-        raise submissions.backlog_full(services, language)
-    requester = event.get_extension("requestid")
-    request_id = requester if isinstance(requester, str) and requester else g.request_id
-    (job,) = submissions.enqueue(
-        services, [(submitted, language)], request_id, source="/sentinel/ingress/events"
-    )
-    services.redis.set(seen_key, job.id, ex=services.settings.eventing.job_ttl_seconds)
+    # Claim the event's job id first (SET NX: one of any number of concurrent deliveries of
+    # the event wins), then queue under that id; the others answer the winner's job.
+    job_id = str(uuid.uuid4())
+    ttl = services.settings.eventing.job_ttl_seconds
+    if not services.redis.set(seen_key, job_id, nx=True, ex=ttl):
+        seen = cast(bytes | None, services.redis.get(seen_key))
+        if seen is not None:
+            return _seen_before(services, seen.decode())
+        services.redis.set(seen_key, job_id, ex=ttl)  # the claim expired meanwhile
+    try:
+        if submissions.headroom(services, Counter([language]))[language] < 1:
+            raise submissions.backlog_full(services, language)
+        (job,) = submissions.enqueue(
+            services,
+            [(submitted, language)],
+            request_id,
+            source="/sentinel/ingress/events",
+            job_ids=[job_id],
+        )
+    except BaseException:
+        services.redis.delete(seen_key)  # nothing was queued: a redelivery may try again
+        raise
     return jsonify(_queued_body(job)), 202
+
+
+def _seen_before(services: Services, job_id: str) -> tuple[Response, int]:
+    """The answer to a redelivered event: the job made for it (still being queued, when the
+    first delivery is a moment ahead)."""
+    record = services.store.get(job_id) or {
+        "id": job_id,
+        "status": "queued",
+        "timestamp": contract.now_iso(),
+    }
+    return jsonify(
+        id=record["id"],
+        status=record["status"],
+        timestamp=record["timestamp"],
+        message="This event was received before; this is its job.",
+    ), 202
 
 
 @api.get("/job/<job_id>")

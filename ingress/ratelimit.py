@@ -61,18 +61,24 @@ class RateLimits:
         if not items:
             return None
         for item in items:
-            if not self._limiter.test(item, budget, client, cost=cost):
-                quota = self._quota(item, budget, client)
-                retry_after = max(1, math.ceil(quota.reset - time.time()))
-                raise ApiError(
-                    429,
-                    f"rate limit exceeded: {item.amount} per {item.multiples} "
-                    f"{item.GRANULARITY.name}; retry in {retry_after}s",
-                    headers={**quota.headers(), "Retry-After": str(retry_after)},
-                )
-        for item in items:
-            self._limiter.hit(item, budget, client, cost=cost)
+            # test() spares the other limits a charge when one is spent already; the hit()
+            # decides, in one Lua script (check and add at once), so concurrent requests
+            # cannot all pass a test and then overshoot the limit together.
+            if not self._limiter.test(item, budget, client, cost=cost) or not self._limiter.hit(
+                item, budget, client, cost=cost
+            ):
+                raise self._refusal(item, budget, client)
         return min((self._quota(item, budget, client) for item in items), key=_tightness)
+
+    def _refusal(self, item: RateLimitItem, budget: str, client: str) -> ApiError:
+        quota = self._quota(item, budget, client)
+        retry_after = max(1, math.ceil(quota.reset - time.time()))
+        return ApiError(
+            429,
+            f"rate limit exceeded: {item.amount} per {item.multiples} "
+            f"{item.GRANULARITY.name}; retry in {retry_after}s",
+            headers={**quota.headers(), "Retry-After": str(retry_after)},
+        )
 
     def _quota(self, item: RateLimitItem, budget: str, client: str) -> Quota:
         stats = self._limiter.get_window_stats(item, budget, client)

@@ -9,12 +9,13 @@ Every failure is an ApiError(400) naming the field in the wire's camelCase dotte
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 from typing import Any
 
 from pydantic import ValidationError
 
-from eventing import contract
+from eventing import contract, strictjson
 from eventing.callbacks import check_destination
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError
@@ -24,9 +25,9 @@ from ingress.settings import IngressSettings
 def json_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON") from None
+        body = strictjson.loads(raw or b"null")
+    except strictjson.JSONRefused as exc:
+        raise ApiError(400, f"the body must be JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body
@@ -46,6 +47,50 @@ def field_error(exc: ValidationError, prefix: str = "") -> ApiError:
 
 def _too_big(field: str, limit: int, what: str = "bytes") -> ApiError:
     return ApiError(400, f"{field}: at most {limit} {what} allowed", field=field, limit=limit)
+
+
+# Command-line arguments: what execve takes with room to spare (ARG_MAX is 2 MB here, and the
+# environment and the interpreter's own arguments share it); beyond, "Argument list too long"
+# would come back from inside the sandbox as an internal error.
+MAX_ARGS = 256
+MAX_ARG_BYTES = 64 * 1024
+
+
+def _within_maxima(
+    request: contract.SubmissionRequest, maxima: dict[str, int], prefix: str
+) -> None:
+    """A limit above the executor's maximum is a 400 naming the maximum (never a clamp)."""
+    asked = request.limits.wire()
+    for key, maximum in maxima.items():
+        value = asked.get(key)
+        if isinstance(value, int) and value > maximum:
+            field = f"{prefix}limits.{key}"
+            raise ApiError(400, f"{field}: at most {maximum} allowed", field=field, limit=maximum)
+
+
+def _arguments(request: contract.SubmissionRequest, prefix: str) -> None:
+    if len(request.args) > MAX_ARGS:
+        raise _too_big(prefix + "args", MAX_ARGS, "arguments")
+    if sum(len(arg.encode()) + 1 for arg in request.args) > MAX_ARG_BYTES:
+        raise _too_big(prefix + "args", MAX_ARG_BYTES)
+    for index, arg in enumerate(request.args):
+        if "\0" in arg:
+            raise ApiError(
+                400,
+                f"{prefix}args.{index}: a NUL byte is not allowed",
+                field=f"{prefix}args.{index}",
+            )
+
+
+def _base64_files(request: contract.SubmissionRequest, prefix: str) -> None:
+    for index, source in enumerate(request.files or []):
+        if source.encoding != "base64":
+            continue
+        try:
+            base64.b64decode(source.content, validate=True)
+        except (binascii.Error, ValueError):
+            field = f"{prefix}files.{index}.content"
+            raise ApiError(400, f"{field}: not valid base64", field=field) from None
 
 
 def submission(
@@ -83,6 +128,9 @@ def submission(
     missing = catalog.unavailable(language)
     if missing:
         raise ApiError(400, missing, field=prefix + "language")
+    _within_maxima(request, catalog.limits(language).maxima(), prefix)
+    _arguments(request, prefix)
+    _base64_files(request, prefix)
     if request.callback_url is not None:
         if not settings.callbacks.secret:
             raise ApiError(

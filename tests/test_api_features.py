@@ -4,8 +4,10 @@ size limits, the OpenAPI document and metrics. All through real HTTP against the
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -37,7 +39,7 @@ def test_wait_gives_up_after_its_timeout_with_the_usual_202(stack: Stack) -> Non
     )
     waited = time.monotonic() - started
     assert answer.status_code == 202
-    assert set(answer.json()) == {"id", "status", "timestamp", "message"}
+    assert set(answer.json()) == {"id", "status", "timestamp", "message", "poll"}
     assert waited >= 0.5
     assert stack.wait(answer.json()["id"])["status"] == "completed"
 
@@ -279,3 +281,35 @@ def test_metrics_count_requests_and_show_backlogs(stack: Stack) -> None:
     assert 'sentinel_jobs_submitted_total{language="python"}' in text
     assert 'sentinel_trigger_backlog{language="python",trigger="execute-python"}' in text
     assert "sentinel_dispatcher_up 1.0" in text
+
+
+def test_one_event_posted_16_times_at_once_makes_exactly_one_job(stack: Stack) -> None:
+    """Concurrent deliveries of one event (same source and id) race for one claim in Redis:
+    every answer names the same job, and the job store counted one job, not several."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": contract.REQUESTED,
+        "ce-source": "/tests/race",
+        "ce-id": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    body = json.dumps({"language": "python", "code": "print('once')"})
+
+    def total() -> int:
+        load = requests.get(f"{stack.url}/load", timeout=10).json()
+        return int(load["languages"]["python"]["totalJobs"])
+
+    before = total()
+    barrier = threading.Barrier(16)
+
+    def post(_: int) -> requests.Response:
+        barrier.wait()
+        return requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, range(16)))
+    assert {a.status_code for a in answers} == {202}
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1
+    assert stack.wait(ids.pop())["output"] == "once\n"
+    assert total() == before + 1

@@ -3,8 +3,10 @@ against a stack started with small limits (`strict`), through real HTTP."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -144,3 +146,17 @@ def test_x_forwarded_for_is_ignored_without_trusted_hops(stack: Stack) -> None:
     )
     before = int(plain.headers["X-RateLimit-Remaining"])
     assert int(forged.headers["X-RateLimit-Remaining"]) == before - 1  # the same client
+
+
+def test_concurrent_submissions_never_pass_the_limit(strict: Stack) -> None:
+    """16 at once from one client against 5 a minute: exactly 5 pass (check and charge are one
+    Lua script), however the requests interleave."""
+    barrier = threading.Barrier(16)
+
+    def post(_: int) -> int:
+        barrier.wait()
+        return _post(strict, "203.0.113.77", INVALID).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = sorted(pool.map(post, range(16)))
+    assert codes == [400] * 5 + [429] * 11

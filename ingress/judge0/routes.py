@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from eventing import contract, keys
+from eventing import contract, keys, strictjson
 from ingress import submissions, validation
 from ingress.api import backlog
 from ingress.compat import services, spend
@@ -97,9 +97,9 @@ def _fields() -> list[str]:
 
 def _body() -> Any:
     try:
-        return json.loads(request.get_data() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON") from None
+        return strictjson.loads(request.get_data() or b"{}")
+    except strictjson.JSONRefused as exc:
+        raise ApiError(400, f"the body must be JSON: {exc}") from None
 
 
 def _accept(
