@@ -153,7 +153,7 @@ def create_app(
     """Build the callbacks app (default settings: from the environment)."""
     settings = settings or EventingSettings.from_env()
     callbacks = callbacks or CallbackSettings.from_env()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
     session = requests.Session()
     app = Flask(__name__)

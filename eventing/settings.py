@@ -10,6 +10,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 DEFAULT_TRIGGERS = Path(__file__).resolve().parent.parent / "config" / "triggers.yaml"
 
 
@@ -42,6 +44,18 @@ class EventingSettings:
     # A consumer idle this long with nothing pending is removed from its group (memory bound).
     consumer_expire_ms: int = 3_600_000
     port: int = 8082
+    # Seconds a Redis command (or connect) may take before the request gets a 503 with
+    # Retry-After instead of hanging with it (a frozen Redis answers nothing, ever).
+    redis_timeout_s: float = 5.0
+
+    def redis_client(self, *, blocking: bool = False) -> redis.Redis:
+        """A client of REDIS_URL whose commands time out after redis_timeout_s; `blocking`
+        for a connection that waits on purpose (a PSUBSCRIBE listener): connect timeout only."""
+        return redis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=None if blocking else self.redis_timeout_s,
+            socket_connect_timeout=self.redis_timeout_s,
+        )
 
     @classmethod
     def from_env(cls) -> EventingSettings:
@@ -52,7 +66,8 @@ class EventingSettings:
         SENTINEL_CONSUMER (this dispatcher's consumer name, default host-pid),
         SENTINEL_CLAIM_IDLE_MS (take over entries idle this long, default 30 s),
         SENTINEL_CONSUMER_EXPIRE_MS (forget consumers idle this long with nothing pending,
-        default 1 h), PORT (the sink's or broker ingress's port, default 8082).
+        default 1 h), PORT (the sink's or broker ingress's port, default 8082),
+        SENTINEL_REDIS_TIMEOUT_S (a Redis command's time limit, default 5 s).
         """
         return cls(
             redis_url=os.environ.get("REDIS_URL") or cls.redis_url,
@@ -66,4 +81,7 @@ class EventingSettings:
             claim_idle_ms=_int("SENTINEL_CLAIM_IDLE_MS", cls.claim_idle_ms),
             consumer_expire_ms=_int("SENTINEL_CONSUMER_EXPIRE_MS", cls.consumer_expire_ms),
             port=_int("PORT", cls.port),
+            redis_timeout_s=float(
+                os.environ.get("SENTINEL_REDIS_TIMEOUT_S") or cls.redis_timeout_s
+            ),
         )

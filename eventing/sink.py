@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: EventingSettings | None = None) -> Flask:
     """Build the sink app for `settings` (default: from the environment)."""
     settings = settings or EventingSettings.from_env()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
     app = Flask(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import re
 import time
 import uuid
@@ -55,6 +56,8 @@ READ_ENDPOINTS = frozenset(
 OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
 # Waiting requests per process at once (each holds a thread; they share one Redis listener).
 MAX_WAITERS = 16
+# Retry-After of the 503 answered while Redis does not answer (within SENTINEL_REDIS_TIMEOUT_S).
+REDIS_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or IngressSettings.from_env()
     ev = settings.eventing
-    client = redis.Redis.from_url(ev.redis_url)
+    client = ev.redis_client()
     triggers = load_triggers(ev.triggers_path, ev.service_urls, ev.namespace)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -93,10 +96,14 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         triggers=triggers,
         catalog=LanguageCatalog(triggers, settings.languages_ttl_s),
         limits=RateLimits(
-            ev.redis_url, ev.key_prefix, settings.rate_limit, settings.read_rate_limit
+            ev.redis_url,
+            ev.key_prefix,
+            settings.rate_limit,
+            settings.read_rate_limit,
+            timeout_s=ev.redis_timeout_s,
         ),
         waiters=Waiters(MAX_WAITERS),
-        listener=Listener(client, ev.key_prefix),
+        listener=Listener(ev.redis_client(blocking=True), ev.key_prefix),
         depths=Depths(),
         prober=Prober(triggers),
     )
@@ -137,6 +144,11 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
     @app.after_request
     def stamp(response: Response) -> Response:
+        if request.method == "OPTIONS" and not response.get_data():
+            # Flask's automatic OPTIONS answer is an empty text/html body: answer JSON too.
+            allowed = [m.strip() for m in response.headers.get("Allow", "").split(",") if m]
+            response.set_data(json.dumps({"allow": allowed}))
+            response.mimetype = "application/json"
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-Id"] = request_id
@@ -163,9 +175,14 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         return jsonify(error=exc.name, message=exc.description), exc.code or 500
 
     @app.errorhandler(redis.RedisError)
-    def redis_down(exc: redis.RedisError) -> tuple[Response, int]:
+    def redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
         log.error("redis unavailable", error=str(exc))
-        return jsonify(error="the job store is unavailable"), 503
+        retry = str(REDIS_RETRY_AFTER_S)
+        return (
+            jsonify(error="the job store is unavailable", message=str(exc)),
+            503,
+            {"Retry-After": retry},
+        )
 
     return app
 

@@ -43,8 +43,15 @@ class Quota:
 class RateLimits:
     """The submission and read budgets; an empty spec turns that budget off."""
 
-    def __init__(self, redis_url: str, key_prefix: str, submit: str, read: str) -> None:
-        storage = RedisStorage(redis_url, key_prefix=f"{key_prefix}:ratelimit")
+    def __init__(
+        self, redis_url: str, key_prefix: str, submit: str, read: str, timeout_s: float = 5.0
+    ) -> None:
+        storage = RedisStorage(
+            redis_url,
+            key_prefix=f"{key_prefix}:ratelimit",
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
         self._limiter = MovingWindowRateLimiter(storage)
         self._budgets: dict[str, list[RateLimitItem]] = {
             "submit": parse_many(submit) if submit else [],

@@ -116,6 +116,16 @@ class IngressSettings:
     api_keys: frozenset[str] = frozenset()
     # Seconds a fetched language list is trusted before asking the executors again.
     languages_ttl_s: int = 60
+    # Connections one client (socket peer) may hold open at once, per ingress worker process
+    # (eventing/gworker.py); one more is answered 429. None: 64 when the peer is the client
+    # (no trusted proxy), no bound behind proxies (every connection then comes from them).
+    max_connections_per_client: int | None = None
+
+    def connection_bound(self) -> int:
+        """The per-client connection bound in force (0: none)."""
+        if self.max_connections_per_client is not None:
+            return self.max_connections_per_client
+        return 64 if self.trusted_proxy_hops == 0 else 0
 
     def cap_for(self, language: str) -> int | None:
         """The backlog cap of `language` (None: unbounded)."""
@@ -147,4 +157,9 @@ class IngressSettings:
             backlog_retry_after_s=_int("SENTINEL_BACKLOG_RETRY_AFTER_S", cls.backlog_retry_after_s),
             api_keys=keys,
             languages_ttl_s=_int("SENTINEL_LANGUAGES_TTL_S", cls.languages_ttl_s),
+            max_connections_per_client=(
+                _int("SENTINEL_MAX_CONNECTIONS_PER_CLIENT", 0)
+                if _str("SENTINEL_MAX_CONNECTIONS_PER_CLIENT", "")
+                else None
+            ),
         )
