@@ -68,7 +68,11 @@ def json_error(status: int, reason: str, message: str, **extra: Any) -> bytes:
 
 
 def _write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's util.write_error, answering JSON instead of an HTML page."""
+    """gunicorn's util.write_error, answering JSON instead of an HTML page. Its one 5xx for
+    what a client sent (501 for a transfer coding it does not know) becomes a 400: every error
+    a client can cause is a 4xx here."""
+    if status_int == 501:
+        status_int, reason = 400, "Bad Request"
     util.write_nonblock(sock, json_error(status_int, reason, mesg))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 from flask import Flask, Response, g, jsonify, request
+from gunicorn.http import errors as http_errors
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -173,6 +174,13 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, message=exc.description), exc.code or 500
+
+    @app.errorhandler(http_errors.ParseException)
+    @app.errorhandler(http_errors.NoMoreData)
+    def malformed_body(exc: Exception) -> tuple[Response, int]:
+        # gunicorn parses a chunked body only as the app reads it, so its refusals of a bad
+        # chunk arrive here, inside a route, not in the worker (eventing/gworker.py).
+        return jsonify(error="the request body is malformed", message=str(exc)), 400
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:

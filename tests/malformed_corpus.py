@@ -272,3 +272,28 @@ def request_cases() -> Iterator[Case]:
 def corpus() -> list[Case]:
     """The whole corpus."""
     return [*body_cases(), *request_cases()]
+
+
+# Requests broken at the HTTP level, sent as raw bytes: gunicorn's parser refuses them before
+# the app runs (414, 431, 400), and must answer JSON too.
+RAW: dict[str, bytes] = {
+    "10 KB job id": b"GET /job/" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: s\r\n\r\n",
+    "long query": b"GET /load?" + b"q=1&" * 3000 + b" HTTP/1.1\r\nHost: s\r\n\r\n",
+    "20 KB header": b"GET /load HTTP/1.1\r\nHost: s\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n",
+    "200 headers": b"GET /load HTTP/1.1\r\nHost: s\r\n"
+    + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+    + b"\r\n",
+    "garbage request line": b"HELLO\r\n\r\n",
+    "bad HTTP version": b"GET /load HTTP/9.9\r\nHost: s\r\n\r\n",
+    "space in header name": b"GET /load HTTP/1.1\r\nHost: s\r\nBad Header: 1\r\n\r\n",
+    "two content lengths": b"POST /api/execute HTTP/1.1\r\nHost: s\r\nContent-Length: 2\r\n"
+    b"Content-Length: 3\r\n\r\n{}",
+    "negative content length": b"POST /api/execute HTTP/1.1\r\nHost: s\r\n"
+    b"Content-Length: -1\r\n\r\n",
+    "bad chunk size": b"POST /api/execute HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked\r\n"
+    b"\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "unknown transfer coding": b"POST /api/execute HTTP/1.1\r\nHost: s\r\n"
+    b"Transfer-Encoding: gzip\r\n\r\n",
+    "NUL in path": b"GET /job/a\x00b HTTP/1.1\r\nHost: s\r\n\r\n",
+    "obsolete folding": b"GET /load HTTP/1.1\r\nHost: s\r\nX-A: 1\r\n  folded\r\n\r\n",
+}

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.conftest import Stack
-from tests.malformed_corpus import Case, corpus
+from tests.malformed_corpus import RAW, Case, corpus
 
 
 def _no_constants(name: str) -> Any:
@@ -65,3 +68,26 @@ def test_no_malformed_request_gets_a_5xx_or_a_non_json_answer(stack: Stack) -> N
             failures.append(f"{case.what}: {wrong}")
     print(f"corpus answers by status: {dict(sorted(statuses.items()))}")
     assert failures == [], f"{len(failures)} bad answers:\n" + "\n".join(failures[:60])
+
+
+def send_raw(url: str, raw: bytes) -> tuple[int, bytes, str]:
+    """(status, body, content type) of a raw HTTP/1.1 exchange that the server closes."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return status, body, headers.get("Content-Type", "")
+
+
+@pytest.mark.parametrize("name", sorted(RAW))
+def test_what_gunicorn_refuses_is_answered_in_json_too(stack: Stack, name: str) -> None:
+    status, body, content_type = send_raw(stack.url, RAW[name])
+    assert problem(status, body, content_type) is None, (status, body)
+    assert 400 <= status < 500, (status, body)
