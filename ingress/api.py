@@ -20,6 +20,7 @@ from eventing import contract, keys
 from ingress import health as health_report
 from ingress import metrics, openapi, submissions, validation
 from ingress.app import Services
+from ingress.compat import spend
 from ingress.errors import ApiError
 
 api = Blueprint("api", __name__)
@@ -30,13 +31,6 @@ FALSE = ("false", "0", "no", "")
 
 def _services() -> Services:
     return cast(Services, current_app.extensions["sentinel"])
-
-
-def _spend(budget: str, cost: int = 1) -> None:
-    """Charge the client's rate-limit budget (429 when spent); headers added on the way out."""
-    quota = _services().limits.hit(budget, request.remote_addr or "unknown", cost)
-    if quota is not None:
-        g.quota = quota
 
 
 def _queued_body(job: submissions.Queued) -> dict[str, Any]:
@@ -77,7 +71,7 @@ def _wait_seconds() -> float | None:
 def execute() -> tuple[Response, int]:
     """Accept a submission; with ?wait=true, answer its result if it finishes in time."""
     services = _services()
-    _spend("submit")
+    spend("submit")
     wait_s = _wait_seconds()
     body = validation.json_object(request.get_data())
     submitted, language = validation.submission(body, services.settings, services.catalog)
@@ -108,7 +102,7 @@ def execute_batch() -> tuple[Response, int]:
             field="submissions",
             limit=settings.max_batch,
         )
-    _spend("submit", len(items))
+    spend("submit", len(items))
     results: list[dict[str, Any] | None] = [None] * len(items)
     accepted: list[tuple[int, contract.SubmissionRequest, str]] = []
     for index, item in enumerate(items):
@@ -149,7 +143,7 @@ def events() -> tuple[Response, int]:
     pipeline; its data is a submission as for POST /api/execute. Redelivery of the same event
     (same source and id) answers the job already made for it."""
     services = _services()
-    _spend("submit")
+    spend("submit")
     try:
         event = contract.from_http(dict(request.headers), request.get_data())
     except contract.ContractError as exc:

@@ -9,6 +9,7 @@ out the X-RateLimit-* headers, a JSON log line and the request counter behind GE
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import re
@@ -124,13 +125,14 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(requestid=g.request_id)
+        g.client = _client(settings)
         if request.endpoint in OPEN_ENDPOINTS:
             return
         own_auth = request.blueprint in OWN_AUTH_BLUEPRINTS
         if (
             settings.api_keys
             and not own_auth
-            and not _key_ok(request.headers.get("X-API-Key", ""), settings)
+            and not key_matches(request.headers.get("X-API-Key", ""), settings.api_keys)
         ):
             raise ApiError(
                 401,
@@ -139,7 +141,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
             )
         if request.endpoint in READ_ENDPOINTS:
             services: Services = app.extensions["sentinel"]
-            quota = services.limits.hit("read", request.remote_addr or "unknown")
+            quota = services.limits.hit("read", g.client)
             if quota is not None:
                 g.quota = quota
 
@@ -203,10 +205,22 @@ def wsgi() -> Flask:
     return create_app()
 
 
-def _key_ok(given: str, settings: IngressSettings) -> bool:
+def key_matches(given: str, accepted: frozenset[str]) -> bool:
     """Compare against every key in constant time (no early exit that leaks which matched)."""
-    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys]
+    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in accepted]
     return bool(given) and any(matches)
+
+
+def _client(settings: IngressSettings) -> str:
+    """Whom the rate limits count: the API key (as a hash) when a valid one is sent (X-API-Key,
+    or Judge0's token header), so each key has its own budget wherever it calls from; else the
+    client's address (after ProxyFix)."""
+    accepted = settings.api_keys | settings.compat.judge0_authn_tokens
+    for header in ("X-API-Key", settings.compat.judge0_authn_header):
+        given = request.headers.get(header, "")
+        if accepted and key_matches(given, accepted):
+            return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
+    return request.remote_addr or "unknown"
 
 
 def _count(app: Flask, status: int) -> None:

@@ -1,4 +1,4 @@
-"""Rate limits per client IP: the `limits` library's moving window, kept in Redis.
+"""Rate limits per client: the `limits` library's moving window, kept in Redis.
 
 A moving window (each hit remembered with its time, entries older than the window forgotten) is
 exact at the boundary, unlike a fixed window that lets a client spend twice its budget across a
@@ -6,8 +6,9 @@ window's edge; Redis makes the count shared by every gunicorn worker and ingress
 
 Two budgets: submissions (each submitted job costs one, so a batch of 5 costs 5) and reads
 (status and result polling). /health, /load, /metrics and /openapi.json are not limited: probes
-and scrapers must never be locked out. The client is `request.remote_addr` after ProxyFix, i.e.
-the address the configured number of trusted proxies vouch for (ingress/app.py).
+and scrapers must never be locked out. The client is its API key when it sent a valid one, else
+`request.remote_addr` after ProxyFix, i.e. the address the configured number of trusted proxies
+vouch for (ingress/app.py). Defaults and why: ingress/settings.py.
 """
 
 from __future__ import annotations

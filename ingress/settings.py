@@ -100,10 +100,15 @@ class IngressSettings:
     # ?wait=true: seconds a request may hold a worker thread waiting for its result.
     wait_default_s: float = 10.0
     wait_max_s: float = 30.0
-    # Per client IP, moving window, `limits` notation ("60/minute", "10/second;500/hour").
-    # Empty disables. Submissions count once per submission (a batch of 5 costs 5).
-    rate_limit: str = "120/minute"
-    read_rate_limit: str = "1200/minute"
+    # Per client (its API key when keys are on, else its IP), moving window, `limits` notation
+    # ("60/minute", "10/second;500/hour"). Empty disables. Submissions count once per
+    # submission (a batch of 5 costs 5). The defaults let one judge backend or CI run send a
+    # burst of 1,200 at once (a few hundred tests) and 20,000 an hour all day (480,000 a day,
+    # more than 2 cores run), while a flood is refused past that; the backlog cap (1000 per
+    # language) bounds what is queued meanwhile. Reads: polling every job 10 times a second
+    # for 20 jobs at once (the Judge0 SDK's wait loop) stays within 12,000 a minute.
+    rate_limit: str = "1200/minute;20000/hour"
+    read_rate_limit: str = "12000/minute"
     # Proxies in front of us whose X-Forwarded-For we believe (werkzeug ProxyFix x_for).
     # 0: the socket's peer is the client and X-Forwarded-For is ignored (it can be forged).
     trusted_proxy_hops: int = 0
