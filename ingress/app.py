@@ -223,15 +223,28 @@ def _client(settings: IngressSettings) -> str:
     return request.remote_addr or "unknown"
 
 
+# The methods /metrics names; any other (a client may send any token) counts as OTHER, so a
+# stranger cannot add series to /metrics or fields to its hash in Redis.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metric_labels(method: str, rule: str | None, status: int) -> str:
+    """The hash field of one request: method, route and status, each from a bounded set (the
+    route is the matched rule, never the path; the status is one of HTTP's)."""
+    method = method if method in METRIC_METHODS else "OTHER"
+    status = status if 100 <= status <= 599 else 0
+    return f"{method} {rule or 'unmatched'} {status}"
+
+
 def _count(app: Flask, status: int) -> None:
     """One more request for GET /metrics (a hash in Redis, shared by every worker)."""
     from ingress.submissions import metrics_key
 
     services: Services = app.extensions["sentinel"]
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule = request.url_rule.rule if request.url_rule is not None else None
     with contextlib.suppress(redis.RedisError):  # metrics must never fail a request
         services.redis.hincrby(
             metrics_key(services.settings.eventing.key_prefix, "requests"),
-            f"{request.method} {rule} {status}",
+            metric_labels(request.method, rule, status),
             1,
         )

@@ -283,6 +283,28 @@ def test_metrics_count_requests_and_show_backlogs(stack: Stack) -> None:
     assert "sentinel_dispatcher_up 1.0" in text
 
 
+def test_unknown_methods_and_paths_add_no_metric_series(stack: Stack) -> None:
+    """Methods a stranger invents all count as OTHER, and paths as their route (or unmatched):
+    /metrics has as many series after 40 made-up requests as after the first."""
+
+    def series() -> set[str]:
+        text = requests.get(f"{stack.url}/metrics", timeout=10).text
+        return {
+            line.split(" ")[0] for line in text.splitlines() if line.startswith("sentinel_http")
+        }
+
+    requests.request("XMETHOD0", f"{stack.url}/nowhere-0", timeout=10)
+    requests.get(f"{stack.url}/job/made-up-0", timeout=10)
+    series()  # /metrics itself is counted once it has answered
+    before = series()
+    for index in range(1, 21):
+        requests.request(f"XMETHOD{index}", f"{stack.url}/nowhere-{index}", timeout=10)
+        requests.get(f"{stack.url}/job/made-up-{index}", timeout=10)
+    after = series()
+    assert after == before
+    assert any('method="OTHER"' in line and 'route="unmatched"' in line for line in after)
+
+
 def test_one_event_posted_16_times_at_once_makes_exactly_one_job(stack: Stack) -> None:
     """Concurrent deliveries of one event (same source and id) race for one claim in Redis:
     every answer names the same job, and the job store counted one job, not several."""
