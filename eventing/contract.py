@@ -10,6 +10,7 @@ replies, structured JSON inside Redis stream entries.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -220,7 +221,66 @@ class ExecutionResult(_Model):
     score: float | None = None  # sum of earned points, when any test case has points
     max_score: float | None = None
     executor: str = ""
+    # True when texts were cut to keep the result within the stored maximum (bounded()).
+    truncated: bool | None = None
     schema_version: str = SCHEMA_VERSION
+
+
+# A result's texts (outputs, errors, and the inputs and expectations echoed back) are cut so that
+# the whole result stays within this many bytes of JSON: 20 test cases printing 1 MB each made a
+# 42 MB job record (issue 15). Set on the executor (SENTINEL_MAX_RESULT_BYTES) and the sink.
+MAX_RESULT_BYTES = 2 * 1024 * 1024
+_MARK = "\n[truncated]"
+
+
+def bounded(result: ExecutionResult, max_bytes: int = MAX_RESULT_BYTES) -> ExecutionResult:
+    """`result` itself when its JSON fits in `max_bytes`, else a copy whose longest texts are
+    cut to one common length (the shortest texts stay whole), each ending in "[truncated]",
+    with `truncated: true`."""
+    size = len(json.dumps(result.wire()).encode())
+    if size <= max_bytes:
+        return result
+    owners: dict[Any, _Model] = {"result": result}
+    if result.compile is not None:
+        owners["compile"] = result.compile
+    owners.update(enumerate(result.test_cases or []))
+    fields = {"result": _RESULT_TEXTS, "compile": _STAGE_TEXTS}
+    texts = [(key, name) for key in owners for name in fields.get(key, _CASE_TEXTS)]
+    values = [str(getattr(owners[key], name) or "") for key, name in texts]
+    lengths = [len(value.encode()) for value in values]
+    budget = max(0, sum(lengths) - (size - max_bytes) - len(texts) * 2 * len(_MARK))
+    cap = _common_cap(lengths, budget)
+    updates: dict[Any, dict[str, str]] = {}
+    for (key, name), value, length in zip(texts, values, lengths, strict=True):
+        if length > cap:
+            cut = value.encode()[:cap].decode("utf-8", "ignore") + _MARK
+            updates.setdefault(key, {})[name] = cut
+    whole: dict[str, Any] = dict(updates.get("result", {}), truncated=True)
+    if "compile" in updates and result.compile is not None:
+        whole["compile"] = result.compile.model_copy(update=updates["compile"])
+    if result.test_cases is not None:
+        whole["test_cases"] = [
+            case.model_copy(update=updates.get(index, {}))
+            for index, case in enumerate(result.test_cases)
+        ]
+    return result.model_copy(update=whole)
+
+
+_RESULT_TEXTS = ("output", "error", "compile_output")
+_STAGE_TEXTS = ("stdout", "stderr")
+_CASE_TEXTS = ("actual_output", "error", "input", "expected")
+
+
+def _common_cap(lengths: list[int], budget: int) -> int:
+    """The largest cap c with sum(min(length, c)) <= budget (water filling)."""
+    remaining = budget
+    ordered = sorted(lengths)
+    for index, length in enumerate(ordered):
+        share = remaining // (len(ordered) - index)
+        if length > share:
+            return share
+        remaining -= length
+    return ordered[-1] if ordered else 0
 
 
 class Started(_Model):

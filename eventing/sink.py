@@ -38,6 +38,8 @@ def create_app(settings: EventingSettings | None = None) -> Flask:
         except contract.ContractError as exc:
             return jsonify(error=str(exc)), 400
         try:
+            if isinstance(payload, contract.ExecutionResult):
+                payload = contract.bounded(payload, settings.max_result_bytes)
             moved = _persist(store, payload)
         except redis.RedisError as exc:
             log.warning("job store unavailable", error=str(exc))

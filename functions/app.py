@@ -64,6 +64,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             result = runner.execute(submission, language, settings)
         finally:
             finished()  # issue 9: no started event for a job shorter than its delay
+        result = contract.bounded(result, settings.max_result_bytes)
         log.info(
             "executed",
             job=submission.id,

@@ -335,3 +335,22 @@ def test_one_event_posted_16_times_at_once_makes_exactly_one_job(stack: Stack) -
     assert len(ids) == 1
     assert stack.wait(ids.pop())["output"] == "once\n"
     assert total() == before + 1
+
+
+def test_a_huge_result_is_stored_truncated_and_flagged(stack: Stack) -> None:
+    """The issue's 458-byte request: 20 cases printing 1 MB each under outputKb 1024 stored a
+    42 MB record; now the stored result is at most 2 MiB and says it was cut."""
+    job = stack.run(
+        {
+            "language": "python",
+            "code": "import sys\nsys.stdout.write('x' * 1_000_000)",
+            "testCases": [{"input": str(i), "expected": "y"} for i in range(20)],
+            "limits": {"outputKb": 1024},
+        },
+        timeout_s=120,
+    )
+    assert job["status"] == "completed" and job["truncated"] is True
+    assert job["verdict"] == "wrong_answer"
+    assert [case["verdict"] for case in job["testCases"]] == ["wrong_answer"] * 20
+    assert job["testCases"][0]["actualOutput"].endswith("[truncated]")
+    assert len(json.dumps(job).encode()) <= 2 * 1024 * 1024 + 4096
