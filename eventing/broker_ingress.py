@@ -149,4 +149,5 @@ if __name__ == "__main__":
         "eventing.broker_ingress:create_app()",
         EventingSettings.from_env().port,
         threads=int(os.environ.get("SENTINEL_BROKER_THREADS", "8")),
+        service="broker",
     )

@@ -156,7 +156,7 @@ class SentinelWorker(ThreadWorker):  # type: ignore[misc]
         self._read_request(conn)
 
     def _release(self, conn: _Conn) -> None:
-        peer = conn.client[0] if isinstance(conn.client, tuple) else ""
+        peer = _peer(conn)
         self.per_client[peer] -= 1
         if self.per_client[peer] <= 0:
             del self.per_client[peer]
@@ -226,6 +226,7 @@ class SentinelWorker(ThreadWorker):  # type: ignore[misc]
 
     def _answer_too_large(self, conn: _Conn) -> None:
         message = f"the body ({conn.too_large} bytes) is over the maximum of {self.max_body}"
+        self.log.info(f"413 to {_peer(conn)}: {message}")
         self._close_with(conn, json_error(413, "Payload Too Large", message, limit=self.max_body))
 
     def _close_with(self, conn: _Conn, answer: bytes) -> None:
@@ -246,7 +247,12 @@ class SentinelWorker(ThreadWorker):  # type: ignore[misc]
                 self._answer_too_large(conn)
                 continue
             message = f"the request did not arrive within {self.read_timeout:g} s"
+            self.log.info(f"408 to {_peer(conn)}: {message}")
             self._close_with(conn, json_error(408, "Request Timeout", message))
+
+
+def _peer(conn: TConn) -> str:
+    return str(conn.client[0]) if isinstance(conn.client, tuple) else ""
 
 
 def _send_and_close(sock: socket.socket, answer: bytes) -> None:

@@ -77,4 +77,5 @@ if __name__ == "__main__":
         "eventing.sink:create_app()",
         EventingSettings.from_env().port,
         threads=int(os.environ.get("SENTINEL_SINK_THREADS", "8")),
+        service="sink",
     )

@@ -16,4 +16,5 @@ serve(
     access_log=False,
     max_body_bytes=settings.max_body_bytes,
     max_per_client=settings.connection_bound(),
+    service="ingress",
 )

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from eventing import logs
 from eventing.settings import DEFAULT_TRIGGERS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -234,14 +235,7 @@ class Supervisor:
 
     def _log(self, level: str, message: str, **fields: object) -> None:
         """One JSON line on stderr, in the shape of every service's (eventing/logs.py)."""
-        line = {
-            "service": "supervisor",
-            "level": level,
-            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "message": message,
-            **fields,
-        }
-        print(json.dumps(line), file=sys.stderr, flush=True)
+        print(logs.json_line("supervisor", level, message, **fields), file=sys.stderr, flush=True)
 
     def stop(self, grace_s: float = 10) -> None:
         """SIGTERM each child's group, newest first; SIGKILL whatever outlives the grace."""
