@@ -160,14 +160,19 @@ def test_events_takes_a_structured_cloudevent(stack: Stack) -> None:
     assert stack.wait(answer.json()["id"])["output"] == "8\n"
 
 
-def test_events_takes_a_binary_cloudevent_and_deduplicates_redelivery(stack: Stack) -> None:
-    headers = {
+def _binary_headers(source: str) -> dict[str, str]:
+    """The headers of a binary-mode requested event with a new id."""
+    return {
         "ce-specversion": "1.0",
         "ce-type": contract.REQUESTED,
-        "ce-source": "/tests/pipeline",
+        "ce-source": source,
         "ce-id": str(uuid.uuid4()),
         "Content-Type": "application/json",
     }
+
+
+def test_events_takes_a_binary_cloudevent_and_deduplicates_redelivery(stack: Stack) -> None:
+    headers = _binary_headers("/tests/pipeline")
     body = json.dumps({"language": "python", "code": "print('bin')"})
     first = requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
     again = requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
@@ -308,13 +313,7 @@ def test_unknown_methods_and_paths_add_no_metric_series(stack: Stack) -> None:
 def test_one_event_posted_16_times_at_once_makes_exactly_one_job(stack: Stack) -> None:
     """Concurrent deliveries of one event (same source and id) race for one claim in Redis:
     every answer names the same job, and the job store counted one job, not several."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-type": contract.REQUESTED,
-        "ce-source": "/tests/race",
-        "ce-id": str(uuid.uuid4()),
-        "Content-Type": "application/json",
-    }
+    headers = _binary_headers("/tests/race")
     body = json.dumps({"language": "python", "code": "print('once')"})
 
     def total() -> int:
