@@ -39,7 +39,6 @@ def _queued_body(job: submissions.Queued) -> dict[str, Any]:
         "status": "queued",
         "timestamp": job.timestamp,
         "message": f"Job queued on {health_report.container_id(job.language)}",
-        "poll": f"/job/{job.id}",
     }
 
 

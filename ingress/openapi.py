@@ -111,7 +111,6 @@ def _components(settings: IngressSettings, languages: list[str]) -> dict[str, An
             "status": {"type": "string", "enum": statuses},
             "timestamp": {"type": "string"},
             "message": {"type": "string"},
-            "poll": {"type": "string"},
         },
     }
     result_fields = schemas["ExecutionResult"]["properties"]
