@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from sentinel import serve
@@ -68,6 +69,13 @@ def test_sigkill_of_each_process_heals_and_every_accepted_job_ends_once(tmp_path
     accepted: dict[str, str] = {}  # job id -> the token it prints
     try:
         url = start_stack(supervisor, env, "127.0.0.1", free_port(), tmp_path)
+        argv = supervisor.children[0].argv
+        embedded = redis.Redis(port=int(argv[argv.index("--port") + 1]))
+        # Durable and bounded: fsync before each answer, and refuse writes rather than evict.
+        assert embedded.config_get("appendfsync") == {"appendfsync": "always"}
+        assert embedded.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        assert int(embedded.config_get("maxmemory")["maxmemory"]) == 1024**3
+        embedded.close()
         watcher.start()
         for name in ORDER:
             child = next(c for c in supervisor.children if c.name == name)
