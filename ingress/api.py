@@ -339,7 +339,7 @@ def openapi_document() -> Response:
         {alias for entry in services.catalog.describe() for alias in entry.get("aliases", [])}
         | set(services.catalog.names())
     )
-    return jsonify(openapi.document(services.settings, names))
+    return jsonify(openapi.document(services.settings, names, services.catalog.limits().maxima()))
 
 
 @api.get("/metrics")
