@@ -48,7 +48,7 @@ class Refused(ValueError):
 def create_app(settings: EventingSettings | None = None) -> Flask:
     """Build the broker ingress for `settings` (default: from the environment)."""
     settings = settings or EventingSettings.from_env()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     triggers = load_triggers(settings.triggers_path, settings.service_urls, settings.namespace)
     store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
     routed = languages(triggers, contract.REQUESTED)
@@ -149,4 +149,5 @@ if __name__ == "__main__":
         "eventing.broker_ingress:create_app()",
         EventingSettings.from_env().port,
         threads=int(os.environ.get("SENTINEL_BROKER_THREADS", "8")),
+        service="broker",
     )

@@ -27,7 +27,6 @@ import ipaddress
 import json
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from eventing import contract, logs
 from eventing.health import redis_health
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
+from eventing.wsgi import serve
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +153,7 @@ def create_app(
     """Build the callbacks app (default settings: from the environment)."""
     settings = settings or EventingSettings.from_env()
     callbacks = callbacks or CallbackSettings.from_env()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
     session = requests.Session()
     app = Flask(__name__)
@@ -224,26 +224,11 @@ def create_app(
 
 def main() -> None:
     """`python -m eventing.callbacks`: serve on $PORT with gunicorn, as the sink does."""
-    port = EventingSettings.from_env().port
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{os.environ.get('SENTINEL_HOST', '0.0.0.0')}:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            os.environ.get("SENTINEL_CALLBACK_THREADS", "8"),
-            "--worker-class",
-            "gthread",
-            "--no-control-socket",
-            "--access-logfile",
-            "-",
-            "eventing.callbacks:wsgi()",
-        ],
+    serve(
+        "eventing.callbacks:wsgi()",
+        EventingSettings.from_env().port,
+        threads=int(os.environ.get("SENTINEL_CALLBACK_THREADS", "8")),
+        service="callbacks",
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from eventing import strictjson
 
 SCHEMA_VERSION = "1"
 
@@ -297,7 +301,66 @@ class ExecutionResult(_Model):
     score: float | None = None  # sum of earned points, when any test case has points
     max_score: float | None = None
     executor: str = ""
+    # True when texts were cut to keep the result within the stored maximum (bounded()).
+    truncated: bool | None = None
     schema_version: str = SCHEMA_VERSION
+
+
+# A result's texts (outputs, errors, and the inputs and expectations echoed back) are cut so that
+# the whole result stays within this many bytes of JSON: 20 test cases printing 1 MB each made a
+# 42 MB job record (issue 15). Set on the executor (SENTINEL_MAX_RESULT_BYTES) and the sink.
+MAX_RESULT_BYTES = 2 * 1024 * 1024
+_MARK = "\n[truncated]"
+
+
+def bounded(result: ExecutionResult, max_bytes: int = MAX_RESULT_BYTES) -> ExecutionResult:
+    """`result` itself when its JSON fits in `max_bytes`, else a copy whose longest texts are
+    cut to one common length (the shortest texts stay whole), each ending in "[truncated]",
+    with `truncated: true`."""
+    size = len(json.dumps(result.wire()).encode())
+    if size <= max_bytes:
+        return result
+    owners: dict[Any, _Model] = {"result": result}
+    if result.compile is not None:
+        owners["compile"] = result.compile
+    owners.update(enumerate(result.test_cases or []))
+    fields = {"result": _RESULT_TEXTS, "compile": _STAGE_TEXTS}
+    texts = [(key, name) for key in owners for name in fields.get(key, _CASE_TEXTS)]
+    values = [str(getattr(owners[key], name) or "") for key, name in texts]
+    lengths = [len(value.encode()) for value in values]
+    budget = max(0, sum(lengths) - (size - max_bytes) - len(texts) * 2 * len(_MARK))
+    cap = _common_cap(lengths, budget)
+    updates: dict[Any, dict[str, str]] = {}
+    for (key, name), value, length in zip(texts, values, lengths, strict=True):
+        if length > cap:
+            cut = value.encode()[:cap].decode("utf-8", "ignore") + _MARK
+            updates.setdefault(key, {})[name] = cut
+    whole: dict[str, Any] = dict(updates.get("result", {}), truncated=True)
+    if "compile" in updates and result.compile is not None:
+        whole["compile"] = result.compile.model_copy(update=updates["compile"])
+    if result.test_cases is not None:
+        whole["test_cases"] = [
+            case.model_copy(update=updates.get(index, {}))
+            for index, case in enumerate(result.test_cases)
+        ]
+    return result.model_copy(update=whole)
+
+
+_RESULT_TEXTS = ("output", "error", "compile_output")
+_STAGE_TEXTS = ("stdout", "stderr")
+_CASE_TEXTS = ("actual_output", "error", "input", "expected")
+
+
+def _common_cap(lengths: list[int], budget: int) -> int:
+    """The largest cap c with sum(min(length, c)) <= budget (water filling)."""
+    remaining = budget
+    ordered = sorted(lengths)
+    for index, length in enumerate(ordered):
+        share = remaining // (len(ordered) - index)
+        if length > share:
+            return share
+        remaining -= length
+    return ordered[-1] if ordered else 0
 
 
 class Started(_Model):
@@ -385,10 +448,71 @@ def from_structured(body: bytes) -> BaseCloudEvent:
 
 
 def from_http(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
-    """Parse an HTTP request or response in binary or structured mode."""
+    """Parse an HTTP request or response in binary or structured mode, holding it to
+    CloudEvents 1.0 first (check_http): the SDK takes events without `specversion` or `id`."""
     lowered = {k.lower(): v for k, v in headers.items()}
+    check_http(lowered, body)
     message = ce_http.HTTPMessage(headers=lowered, body=body)
     return _parse(lambda: ce_http.from_http(message, _FORMAT))
+
+
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+# An attribute travels as an HTTP header in binary mode (the dispatcher delivers so): bounded,
+# so that no event accepted here is refused by a subscriber's header limits later.
+MAX_ATTRIBUTE_CHARS = 2048
+MAX_ATTRIBUTES = 32
+_ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_STRUCTURED = "application/cloudevents+json"
+
+
+def check_http(lowered: Mapping[str, str], body: bytes) -> None:
+    """CloudEvents 1.0's rules for an HTTP message (headers lower-cased), as ContractError:
+    the required attributes present, non-empty strings and specversion "1.0"; attribute names
+    of [a-z0-9]{1,20}; values strings, booleans or integers of bounded length; a structured
+    event a JSON object; a JSON body strict JSON (eventing/strictjson.py); no batch mode."""
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/cloudevents-batch+json":
+        raise ContractError("batch content mode is not accepted: send one event per request")
+    if content_type == _STRUCTURED:
+        document = _strict(body)
+        if not isinstance(document, dict):
+            raise ContractError("a structured CloudEvent must be a JSON object")
+        attributes = {k: v for k, v in document.items() if k not in ("data", "data_base64")}
+    else:
+        attributes = {k[3:]: v for k, v in lowered.items() if k.startswith("ce-")}
+        if body and ("json" in content_type or not content_type):
+            _strict(body)
+    problem = _attribute_problem(attributes)
+    if problem:
+        raise ContractError(f"not a valid CloudEvent: {problem}")
+
+
+def _strict(body: bytes) -> Any:
+    try:
+        return strictjson.loads(body)
+    except strictjson.JSONRefused as exc:
+        raise ContractError(f"not a valid CloudEvent: {exc}") from None
+
+
+def _attribute_problem(attributes: Mapping[str, Any]) -> str | None:
+    for name in REQUIRED_ATTRIBUTES:
+        value = attributes.get(name)
+        if not isinstance(value, str) or not value:
+            return f"{name}: a required CloudEvents attribute (a non-empty string)"
+    if attributes["specversion"] != "1.0":
+        return f"specversion: only 1.0 is accepted, not {attributes['specversion']!r}"
+    if len(attributes) > MAX_ATTRIBUTES:
+        return f"at most {MAX_ATTRIBUTES} attributes are accepted"
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_NAME.match(name):
+            return f"{name[:40]!r}: attribute names are 1-20 of a-z and 0-9"
+        if value is None or isinstance(value, bool | int):
+            continue
+        if not isinstance(value, str):
+            return f"{name}: an attribute value is a string, boolean or integer"
+        if len(value) > MAX_ATTRIBUTE_CHARS:
+            return f"{name}: at most {MAX_ATTRIBUTE_CHARS} characters allowed"
+    return None
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:

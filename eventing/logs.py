@@ -10,8 +10,11 @@ Redis or broker dependency.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
@@ -29,9 +32,37 @@ def _service(name: str) -> structlog.typing.Processor:
     return stamp
 
 
+def json_line(service: str, level: str, message: str, **fields: Any) -> str:
+    """One line in the shape structlog's lines have here: for what is not logged through
+    structlog (stdlib loggers, gunicorn's error and access logs, the supervisor)."""
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    line = {"service": service, "level": level, "timestamp": stamp, "message": message}
+    return json.dumps({**line, **fields}, default=str)
+
+
+class JsonFormatter(logging.Formatter):
+    """stdlib logging records as json_line()s; a record's `fields` extra become fields."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = dict(getattr(record, "fields", {}) or {})
+        fields["logger"] = record.name
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return json_line(self.service, record.levelname.lower(), record.getMessage(), **fields)
+
+
 def configure(service: str, level: int = logging.INFO) -> None:
-    """Send structlog (and stdlib logging, e.g. gunicorn's errors) out as JSON lines."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level)
+    """Send structlog and stdlib logging (libraries' warnings) out as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn() as log lines too, not bare stderr text
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -10,6 +10,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 DEFAULT_TRIGGERS = Path(__file__).resolve().parent.parent / "config" / "triggers.yaml"
 
 
@@ -42,6 +44,21 @@ class EventingSettings:
     # A consumer idle this long with nothing pending is removed from its group (memory bound).
     consumer_expire_ms: int = 3_600_000
     port: int = 8082
+    # Seconds a Redis command (or connect) may take before the request gets a 503 with
+    # Retry-After instead of hanging with it (a frozen Redis answers nothing, ever).
+    redis_timeout_s: float = 5.0
+    # The sink stores at most this much of a result's JSON (contract.bounded: texts cut, and
+    # the result says `truncated`), whatever an executor sent.
+    max_result_bytes: int = 2 * 1024 * 1024
+
+    def redis_client(self, *, blocking: bool = False) -> redis.Redis:
+        """A client of REDIS_URL whose commands time out after redis_timeout_s; `blocking`
+        for a connection that waits on purpose (a PSUBSCRIBE listener): connect timeout only."""
+        return redis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=None if blocking else self.redis_timeout_s,
+            socket_connect_timeout=self.redis_timeout_s,
+        )
 
     @classmethod
     def from_env(cls) -> EventingSettings:
@@ -52,7 +69,9 @@ class EventingSettings:
         SENTINEL_CONSUMER (this dispatcher's consumer name, default host-pid),
         SENTINEL_CLAIM_IDLE_MS (take over entries idle this long, default 30 s),
         SENTINEL_CONSUMER_EXPIRE_MS (forget consumers idle this long with nothing pending,
-        default 1 h), PORT (the sink's or broker ingress's port, default 8082).
+        default 1 h), PORT (the sink's or broker ingress's port, default 8082),
+        SENTINEL_REDIS_TIMEOUT_S (a Redis command's time limit, default 5 s),
+        SENTINEL_MAX_RESULT_BYTES (the largest result stored, default 2 MiB).
         """
         return cls(
             redis_url=os.environ.get("REDIS_URL") or cls.redis_url,
@@ -66,4 +85,8 @@ class EventingSettings:
             claim_idle_ms=_int("SENTINEL_CLAIM_IDLE_MS", cls.claim_idle_ms),
             consumer_expire_ms=_int("SENTINEL_CONSUMER_EXPIRE_MS", cls.consumer_expire_ms),
             port=_int("PORT", cls.port),
+            max_result_bytes=_int("SENTINEL_MAX_RESULT_BYTES", cls.max_result_bytes),
+            redis_timeout_s=float(
+                os.environ.get("SENTINEL_REDIS_TIMEOUT_S") or cls.redis_timeout_s
+            ),
         )

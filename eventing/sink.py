@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: EventingSettings | None = None) -> Flask:
     """Build the sink app for `settings` (default: from the environment)."""
     settings = settings or EventingSettings.from_env()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
     app = Flask(__name__)
 
@@ -38,6 +38,8 @@ def create_app(settings: EventingSettings | None = None) -> Flask:
         except contract.ContractError as exc:
             return jsonify(error=str(exc)), 400
         try:
+            if isinstance(payload, contract.ExecutionResult):
+                payload = contract.bounded(payload, settings.max_result_bytes)
             moved = _persist(store, payload)
         except redis.RedisError as exc:
             log.warning("job store unavailable", error=str(exc))
@@ -75,4 +77,5 @@ if __name__ == "__main__":
         "eventing.sink:create_app()",
         EventingSettings.from_env().port,
         threads=int(os.environ.get("SENTINEL_SINK_THREADS", "8")),
+        service="sink",
     )

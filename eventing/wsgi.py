@@ -13,14 +13,30 @@ from typing import NoReturn
 
 
 def serve(
-    app_factory: str, port: int, *, workers: int = 1, threads: int = 8, access_log: bool = True
+    app_factory: str,
+    port: int,
+    *,
+    workers: int = 1,
+    threads: int = 8,
+    access_log: bool = True,
+    max_body_bytes: int | None = None,
+    max_per_client: int = 0,
+    service: str = "",
 ) -> NoReturn:
     """Replace this process with gunicorn serving `app_factory` ("module:create_app()").
 
     SENTINEL_HOST chooses the address (default 0.0.0.0, as a container needs). A SIGTERM lets
-    requests in flight finish within the graceful timeout (Knative's runtime contract).
+    requests in flight finish within the graceful timeout (Knative's runtime contract). The
+    worker is eventing/gworker.py's: requests are read whole before a thread takes them, within
+    SENTINEL_READ_TIMEOUT_S; a body over `max_body_bytes` gets a readable JSON 413; a client
+    holds at most `max_per_client` connections per worker process (0: unbounded). gunicorn's
+    own logs are JSON lines stamped with `service` (eventing/glogging.py).
     """
     host = os.environ.get("SENTINEL_HOST", "0.0.0.0")
+    os.environ["SENTINEL_WORKER_MAX_PER_CLIENT"] = str(max_per_client)
+    os.environ["SENTINEL_SERVICE"] = service or app_factory.split(":")[0]
+    if max_body_bytes is not None:
+        os.environ["SENTINEL_WORKER_MAX_BODY_BYTES"] = str(max_body_bytes)
     os.execv(
         sys.executable,
         [
@@ -28,7 +44,8 @@ def serve(
             "--bind", f"{host}:{port}",
             "--workers", str(workers),
             "--threads", str(threads),
-            "--worker-class", "gthread",
+            "--worker-class", "eventing.gworker.SentinelWorker",
+            "--logger-class", "eventing.glogging.JsonLogger",
             "--timeout", "0",
             "--graceful-timeout", os.environ.get("SENTINEL_GRACEFUL_TIMEOUT_S", "60"),
             "--no-control-socket",

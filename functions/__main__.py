@@ -11,5 +11,8 @@ slots = int(os.environ.get("SENTINEL_SLOTS") or os.cpu_count() or 2)
 # behind a limiter that sends at most `slots` jobs at once (Knative's containerConcurrency).
 health_threads = int(os.environ.get("SENTINEL_HEALTH_THREADS") or 0)
 serve(
-    "functions.app:create_app()", ExecutorSettings.from_env().port, threads=slots + health_threads
+    "functions.app:create_app()",
+    ExecutorSettings.from_env().port,
+    threads=slots + health_threads,
+    service="executor",
 )

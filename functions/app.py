@@ -78,6 +78,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             finished = started.announce(submission, language.id)
             try:
                 result = runner.execute(submission, language, settings)
+                result = contract.bounded(result, settings.max_result_bytes)
                 run.done(result)
             except sandbox.SandboxUnavailable as exc:
                 # The service's failure, never the code's: 503, and the broker retries.
@@ -152,6 +153,9 @@ def _limits(settings: ExecutorSettings) -> dict[str, int]:
         "maxWallMs": settings.max_wall_ms,
         "maxMemoryMb": settings.max_memory_mb,
         "maxOutputKb": settings.max_output_kb,
+        "maxProcesses": settings.max_processes,
+        "maxFileSizeKb": settings.max_file_size_kb,
+        "maxStackKb": settings.max_stack_kb,
         "compileCpuMs": settings.compile_cpu_ms,
         "compileWallMs": settings.compile_wall_ms,
         "compileMemoryMb": settings.compile_memory_mb,

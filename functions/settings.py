@@ -36,6 +36,8 @@ class ExecutorSettings:
     max_wall_ms: int = 30_000
     max_memory_mb: int = 1024
     max_output_kb: int = 1024
+    # The whole result's JSON (eventing/contract.py bounded()): texts beyond are cut, flagged.
+    max_result_bytes: int = 2 * 1024 * 1024
     compile_cpu_ms: int = 10_000
     compile_wall_ms: int = 20_000
     compile_memory_mb: int = 1024
@@ -78,6 +80,7 @@ class ExecutorSettings:
             max_wall_ms=_int("SENTINEL_MAX_WALL_MS", cls.max_wall_ms),
             max_memory_mb=_int("SENTINEL_MAX_MEMORY_MB", cls.max_memory_mb),
             max_output_kb=_int("SENTINEL_MAX_OUTPUT_KB", cls.max_output_kb),
+            max_result_bytes=_int("SENTINEL_MAX_RESULT_BYTES", cls.max_result_bytes),
             compile_cpu_ms=_int("SENTINEL_COMPILE_CPU_MS", cls.compile_cpu_ms),
             compile_wall_ms=_int("SENTINEL_COMPILE_WALL_MS", cls.compile_wall_ms),
             compile_memory_mb=_int("SENTINEL_COMPILE_MEMORY_MB", cls.compile_memory_mb),

@@ -5,12 +5,16 @@ import os
 from eventing.wsgi import serve
 from ingress.settings import IngressSettings
 
+settings = IngressSettings.from_env()
 serve(
     # Requests are logged as JSON lines by the app itself (with their request id).
     "ingress.app:wsgi()",
-    IngressSettings.from_env().port,
+    settings.port,
     workers=int(os.environ.get("SENTINEL_INGRESS_WORKERS", "2")),
     # ?wait=true requests hold a thread each (at most 16 per worker, ingress/app.py).
     threads=int(os.environ.get("SENTINEL_INGRESS_THREADS", "32")),
     access_log=False,
+    max_body_bytes=settings.max_body_bytes,
+    max_per_client=settings.connection_bound(),
+    service="ingress",
 )

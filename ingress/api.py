@@ -9,16 +9,18 @@ are applied there too, before any route runs.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 from typing import Any, cast
 
 import redis
-import requests
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from eventing import contract, keys
+from ingress import health as health_report
 from ingress import metrics, openapi, submissions, validation
 from ingress.app import Services
+from ingress.compat import spend
 from ingress.errors import ApiError
 
 api = Blueprint("api", __name__)
@@ -31,19 +33,12 @@ def _services() -> Services:
     return cast(Services, current_app.extensions["sentinel"])
 
 
-def _spend(budget: str, cost: int = 1) -> None:
-    """Charge the client's rate-limit budget (429 when spent); headers added on the way out."""
-    quota = _services().limits.hit(budget, request.remote_addr or "unknown", cost)
-    if quota is not None:
-        g.quota = quota
-
-
 def _queued_body(job: submissions.Queued) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": "queued",
         "timestamp": job.timestamp,
-        "message": f"Job queued. Poll /job/{job.id} for the result.",
+        "message": f"Job queued on {health_report.container_id(job.language)}",
     }
 
 
@@ -75,7 +70,7 @@ def _wait_seconds() -> float | None:
 def execute() -> tuple[Response, int]:
     """Accept a submission; with ?wait=true, answer its result if it finishes in time."""
     services = _services()
-    _spend("submit")
+    spend("submit")
     wait_s = _wait_seconds()
     body = validation.json_object(request.get_data())
     submitted, language = validation.submission(body, services.settings, services.catalog)
@@ -106,7 +101,7 @@ def execute_batch() -> tuple[Response, int]:
             field="submissions",
             limit=settings.max_batch,
         )
-    _spend("submit", len(items))
+    spend("submit", len(items))
     results: list[dict[str, Any] | None] = [None] * len(items)
     accepted: list[tuple[int, contract.SubmissionRequest, str]] = []
     for index, item in enumerate(items):
@@ -147,7 +142,7 @@ def events() -> tuple[Response, int]:
     pipeline; its data is a submission as for POST /api/execute. Redelivery of the same event
     (same source and id) answers the job already made for it."""
     services = _services()
-    _spend("submit")
+    spend("submit")
     try:
         event = contract.from_http(dict(request.headers), request.get_data())
     except contract.ContractError as exc:
@@ -158,28 +153,50 @@ def events() -> tuple[Response, int]:
     submitted, language = validation.submission(
         data, services.settings, services.catalog, prefix="data."
     )
+    requester = event.get_extension("requestid")
+    request_id = requester if isinstance(requester, str) and requester else g.request_id
     prefix = services.settings.eventing.key_prefix
     digest = hashlib.sha256(f"{event.get_source()}\0{event.get_id()}".encode()).hexdigest()
     seen_key = f"{prefix}:event-seen:{digest}"
-    seen = cast(bytes | None, services.redis.get(seen_key))
-    if seen is not None:
-        record = services.store.get(seen.decode())
-        if record is not None:
-            return jsonify(
-                id=record["id"],
-                status=record["status"],
-                timestamp=record["timestamp"],
-                message="This event was received before; this is its job.",
-            ), 202
-    if submissions.headroom(services, Counter([language]))[language] < 1:
-        raise submissions.backlog_full(services, language)
-    requester = event.get_extension("requestid")
-    request_id = requester if isinstance(requester, str) and requester else g.request_id
-    (job,) = submissions.enqueue(
-        services, [(submitted, language)], request_id, source="/sentinel/ingress/events"
-    )
-    services.redis.set(seen_key, job.id, ex=services.settings.eventing.job_ttl_seconds)
+    # Claim the event's job id first (SET NX: one of any number of concurrent deliveries of
+    # the event wins), then queue under that id; the others answer the winner's job.
+    job_id = str(uuid.uuid4())
+    ttl = services.settings.eventing.job_ttl_seconds
+    if not services.redis.set(seen_key, job_id, nx=True, ex=ttl):
+        seen = cast(bytes | None, services.redis.get(seen_key))
+        if seen is not None:
+            return _seen_before(services, seen.decode())
+        services.redis.set(seen_key, job_id, ex=ttl)  # the claim expired meanwhile
+    try:
+        if submissions.headroom(services, Counter([language]))[language] < 1:
+            raise submissions.backlog_full(services, language)
+        (job,) = submissions.enqueue(
+            services,
+            [(submitted, language)],
+            request_id,
+            source="/sentinel/ingress/events",
+            job_ids=[job_id],
+        )
+    except BaseException:
+        services.redis.delete(seen_key)  # nothing was queued: a redelivery may try again
+        raise
     return jsonify(_queued_body(job)), 202
+
+
+def _seen_before(services: Services, job_id: str) -> tuple[Response, int]:
+    """The answer to a redelivered event: the job made for it (still being queued, when the
+    first delivery is a moment ahead)."""
+    record = services.store.get(job_id) or {
+        "id": job_id,
+        "status": "queued",
+        "timestamp": contract.now_iso(),
+    }
+    return jsonify(
+        id=record["id"],
+        status=record["status"],
+        timestamp=record["timestamp"],
+        message="This event was received before; this is its job.",
+    ), 202
 
 
 @api.get("/job/<job_id>")
@@ -220,37 +237,16 @@ def progress(record: dict[str, Any]) -> dict[str, int]:
 
 @api.get("/health")
 def health() -> tuple[Response, int]:
-    """Redis, the dispatcher (by its heartbeat), every subscriber's own /health, and per
-    language whether its executor answers."""
+    """The seed's health document (status, timestamp, redis, queues) and, beside it, Redis, the
+    dispatcher's heartbeat and every subscriber as last probed (ingress/health.py)."""
     services = _services()
-    checks: dict[str, Any] = {}
-    try:
-        services.redis.ping()
-        checks["redis"] = {"status": "ok"}
-        beat = services.redis.get(
-            keys.heartbeat(services.settings.eventing.key_prefix, "dispatcher")
-        )
-        checks["dispatcher"] = {"status": "ok" if beat else "down"}
-    except redis.RedisError as exc:
-        checks["redis"] = {"status": "down", "error": str(exc)}
-        checks["dispatcher"] = {"status": "unknown"}
-    for trigger in services.triggers:
-        base = trigger.subscriber.rstrip("/")
-        if base in checks:
-            continue
-        try:
-            answer = requests.get(f"{base}/health", timeout=2)
-            checks[base] = {"status": "ok" if answer.ok else "down", "code": answer.status_code}
-        except requests.RequestException as exc:
-            checks[base] = {"status": "down", "error": type(exc).__name__}
-    languages = {
-        language: {"status": checks[url.rstrip("/")]["status"], "executor": url.rstrip("/")}
-        for language, url in sorted(services.catalog.routes.items())
-    }
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return jsonify(status="ok" if healthy else "degraded", services=checks, languages=languages), (
-        200 if healthy else 503
+    body, healthy = health_report.report(
+        services.redis,
+        services.settings.eventing.key_prefix,
+        services.prober,
+        services.catalog.routes,
     )
+    return jsonify(body), 200 if healthy else 503
 
 
 # --- shallow probes for Kubernetes (docs/deploy-knative.md, "Probes") ------------------------
@@ -280,9 +276,11 @@ def readyz() -> tuple[Response, int]:
 
 @api.get("/load")
 def load() -> Response:
-    """Per language and in total: waiting (in its backlog, not yet read by a dispatcher), active
-    (read, being delivered: pending in the consumer group), and the job counters the job store
-    keeps exactly once per job (totalJobs, completed, failed)."""
+    """The seed's load document (timestamp, totalWaiting, totalActive, one `containers` entry
+    per language's executor) and, beside it, the same numbers by language and in total:
+    waiting (in its backlog, not yet read by a dispatcher), active (read, being delivered:
+    pending in the consumer group), and the job counters the job store keeps exactly once per
+    job (totalJobs, completed, failed)."""
     services = _services()
     prefix = services.settings.eventing.key_prefix
     languages: dict[str, dict[str, int]] = {}
@@ -297,7 +295,18 @@ def load() -> Response:
             entry["active"] += active
     fields = ("waiting", "active", "completed", "failed", "totalJobs")
     totals = {name: sum(v[name] for v in languages.values()) for name in fields}
-    return jsonify(languages=languages, totals=totals)
+    containers = [
+        {"containerId": health_report.container_id(language), "language": language, **counts}
+        for language, counts in sorted(languages.items())
+    ]
+    return jsonify(
+        timestamp=contract.now_iso(),
+        totalWaiting=totals["waiting"],
+        totalActive=totals["active"],
+        containers=containers,
+        languages=languages,
+        totals=totals,
+    )
 
 
 def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
@@ -330,7 +339,7 @@ def openapi_document() -> Response:
         {alias for entry in services.catalog.describe() for alias in entry.get("aliases", [])}
         | set(services.catalog.names())
     )
-    return jsonify(openapi.document(services.settings, names))
+    return jsonify(openapi.document(services.settings, names, services.catalog.limits().maxima()))
 
 
 @api.get("/metrics")

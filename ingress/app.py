@@ -9,7 +9,9 @@ out the X-RateLimit-* headers, a JSON log line and the request counter behind GE
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
+import json
 import re
 import time
 import uuid
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 from flask import Flask, Response, g, jsonify, request
+from gunicorn.http import errors as http_errors
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -26,6 +29,7 @@ from eventing.triggers import Trigger, load_triggers
 from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError, respond
+from ingress.health import Prober
 from ingress.ratelimit import RateLimits
 from ingress.settings import IngressSettings
 from ingress.waiting import Listener, Waiters
@@ -54,6 +58,8 @@ READ_ENDPOINTS = frozenset(
 OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
 # Waiting requests per process at once (each holds a thread; they share one Redis listener).
 MAX_WAITERS = 16
+# Retry-After of the 503 answered while Redis does not answer (within SENTINEL_REDIS_TIMEOUT_S).
+REDIS_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,14 @@ class Services:
     waiters: Waiters
     listener: Listener
     depths: Depths
+    prober: Prober
 
 
 def create_app(settings: IngressSettings | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or IngressSettings.from_env()
     ev = settings.eventing
-    client = redis.Redis.from_url(ev.redis_url)
+    client = ev.redis_client()
     triggers = load_triggers(ev.triggers_path, ev.service_urls, ev.namespace)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -91,11 +98,16 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         triggers=triggers,
         catalog=LanguageCatalog(triggers, settings.languages_ttl_s),
         limits=RateLimits(
-            ev.redis_url, ev.key_prefix, settings.rate_limit, settings.read_rate_limit
+            ev.redis_url,
+            ev.key_prefix,
+            settings.rate_limit,
+            settings.read_rate_limit,
+            timeout_s=ev.redis_timeout_s,
         ),
         waiters=Waiters(MAX_WAITERS),
-        listener=Listener(client, ev.key_prefix),
+        listener=Listener(ev.redis_client(blocking=True), ev.key_prefix),
         depths=Depths(),
+        prober=Prober(triggers),
     )
 
     from ingress.api import api
@@ -113,13 +125,14 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(requestid=g.request_id)
+        g.client = _client(settings)
         if request.endpoint in OPEN_ENDPOINTS:
             return
         own_auth = request.blueprint in OWN_AUTH_BLUEPRINTS
         if (
             settings.api_keys
             and not own_auth
-            and not _key_ok(request.headers.get("X-API-Key", ""), settings)
+            and not key_matches(request.headers.get("X-API-Key", ""), settings.api_keys)
         ):
             raise ApiError(
                 401,
@@ -128,12 +141,17 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
             )
         if request.endpoint in READ_ENDPOINTS:
             services: Services = app.extensions["sentinel"]
-            quota = services.limits.hit("read", request.remote_addr or "unknown")
+            quota = services.limits.hit("read", g.client)
             if quota is not None:
                 g.quota = quota
 
     @app.after_request
     def stamp(response: Response) -> Response:
+        if request.method == "OPTIONS" and not response.get_data():
+            # Flask's automatic OPTIONS answer is an empty text/html body: answer JSON too.
+            allowed = [m.strip() for m in response.headers.get("Allow", "").split(",") if m]
+            response.set_data(json.dumps({"allow": allowed}))
+            response.mimetype = "application/json"
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-Id"] = request_id
@@ -159,10 +177,22 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, message=exc.description), exc.code or 500
 
+    @app.errorhandler(http_errors.ParseException)
+    @app.errorhandler(http_errors.NoMoreData)
+    def malformed_body(exc: Exception) -> tuple[Response, int]:
+        # gunicorn parses a chunked body only as the app reads it, so its refusals of a bad
+        # chunk arrive here, inside a route, not in the worker (eventing/gworker.py).
+        return jsonify(error="the request body is malformed", message=str(exc)), 400
+
     @app.errorhandler(redis.RedisError)
-    def redis_down(exc: redis.RedisError) -> tuple[Response, int]:
+    def redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
         log.error("redis unavailable", error=str(exc))
-        return jsonify(error="the job store is unavailable"), 503
+        retry = str(REDIS_RETRY_AFTER_S)
+        return (
+            jsonify(error="the job store is unavailable", message=str(exc)),
+            503,
+            {"Retry-After": retry},
+        )
 
     return app
 
@@ -175,10 +205,35 @@ def wsgi() -> Flask:
     return create_app()
 
 
-def _key_ok(given: str, settings: IngressSettings) -> bool:
+def key_matches(given: str, accepted: frozenset[str]) -> bool:
     """Compare against every key in constant time (no early exit that leaks which matched)."""
-    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys]
+    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in accepted]
     return bool(given) and any(matches)
+
+
+def _client(settings: IngressSettings) -> str:
+    """Whom the rate limits count: the API key (as a hash) when a valid one is sent (X-API-Key,
+    or Judge0's token header), so each key has its own budget wherever it calls from; else the
+    client's address (after ProxyFix)."""
+    accepted = settings.api_keys | settings.compat.judge0_authn_tokens
+    for header in ("X-API-Key", settings.compat.judge0_authn_header):
+        given = request.headers.get(header, "")
+        if accepted and key_matches(given, accepted):
+            return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
+    return request.remote_addr or "unknown"
+
+
+# The methods /metrics names; any other (a client may send any token) counts as OTHER, so a
+# stranger cannot add series to /metrics or fields to its hash in Redis.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metric_labels(method: str, rule: str | None, status: int) -> str:
+    """The hash field of one request: method, route and status, each from a bounded set (the
+    route is the matched rule, never the path; the status is one of HTTP's)."""
+    method = method if method in METRIC_METHODS else "OTHER"
+    status = status if 100 <= status <= 599 else 0
+    return f"{method} {rule or 'unmatched'} {status}"
 
 
 def _count(app: Flask, status: int) -> None:
@@ -186,10 +241,10 @@ def _count(app: Flask, status: int) -> None:
     from ingress.submissions import metrics_key
 
     services: Services = app.extensions["sentinel"]
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule = request.url_rule.rule if request.url_rule is not None else None
     with contextlib.suppress(redis.RedisError):  # metrics must never fail a request
         services.redis.hincrby(
             metrics_key(services.settings.eventing.key_prefix, "requests"),
-            f"{request.method} {rule} {status}",
+            metric_labels(request.method, rule, status),
             1,
         )

@@ -40,9 +40,28 @@ class SandboxLimits:
     max_wall_ms: int = 30_000
     max_memory_mb: int = 1024
     max_output_kb: int = 1024
+    max_processes: int = 256
+    max_file_size_kb: int = 262_144
+    max_stack_kb: int = 1_048_576
     compile_cpu_ms: int = 10_000
     compile_wall_ms: int = 20_000
     compile_memory_mb: int = 1024
+
+    def maxima(self) -> dict[str, int]:
+        """The highest value the executor applies per field of a submission's `limits`
+        (camelCase as on the wire): a request above one is refused at the edge, not clamped."""
+        return {
+            "cpuTimeMs": self.max_cpu_ms,
+            "wallTimeMs": self.max_wall_ms,
+            "memoryMb": self.max_memory_mb,
+            "outputKb": self.max_output_kb,
+            "processes": self.max_processes,
+            "fileSizeKb": self.max_file_size_kb,
+            "stackKb": self.max_stack_kb,
+            "compileCpuTimeMs": self.compile_cpu_ms,
+            "compileWallTimeMs": self.compile_wall_ms,
+            "compileMemoryMb": self.compile_memory_mb,
+        }
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> SandboxLimits:

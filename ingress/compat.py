@@ -1,5 +1,5 @@
-"""What both drop-in APIs (ingress/judge0, ingress/piston) share with the native routes: the
-services, the rate-limit budget, and validation of a built request at the edge.
+"""What the routes of all three APIs (ingress/api.py, ingress/judge0, ingress/piston) share:
+the services and the rate-limit budget.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ def services() -> Services:
 
 
 def spend(budget: str, cost: int = 1) -> None:
-    """Charge the client's rate-limit budget, as the native routes do (ApiError 429 when spent)."""
-    quota = services().limits.hit(budget, request.remote_addr or "unknown", cost)
+    """Charge the client's rate-limit budget (ApiError 429 when spent): the client is its API
+    key when it sent a valid one, else its address (ingress/app.py)."""
+    client = str(g.get("client") or request.remote_addr or "unknown")
+    quota = services().limits.hit(budget, client, cost)
     if quota is not None:
         g.quota = quota

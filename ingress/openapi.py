@@ -14,6 +14,8 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from eventing import contract
+from ingress import validation
+from ingress.catalog import SandboxLimits
 from ingress.settings import IngressSettings
 
 REF = "#/components/schemas/{model}"
@@ -71,7 +73,9 @@ def _errors(*codes: int) -> dict[str, Any]:
     return answers
 
 
-def _components(settings: IngressSettings, languages: list[str]) -> dict[str, Any]:
+def _components(
+    settings: IngressSettings, languages: list[str], maxima: dict[str, int]
+) -> dict[str, Any]:
     _, top = models_json_schema(
         [
             (contract.SubmissionRequest, "validation"),
@@ -199,11 +203,49 @@ def _components(settings: IngressSettings, languages: list[str]) -> dict[str, An
     }
     schemas["Health"] = {
         "type": "object",
-        "required": ["status", "services"],
+        "description": "The seed's status, timestamp, redis and queues; services, languages "
+        "and (on one machine) supervisor are additions.",
+        "required": ["status", "timestamp", "redis", "queues", "services"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "timestamp": {"type": "string"},
+            "redis": {"type": "string", "enum": ["connected", "disconnected"]},
+            "queues": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            },
             "services": {"type": "object"},
             "languages": {"type": "object"},
+            "supervisor": {"type": "object"},
+        },
+    }
+    counts = {
+        name: {"type": "integer", "minimum": 0}
+        for name in ("waiting", "active", "completed", "failed", "totalJobs")
+    }
+    schemas["Load"] = {
+        "type": "object",
+        "description": "The seed's timestamp, totalWaiting, totalActive and containers; "
+        "languages and totals are the same numbers by language, beside them.",
+        "required": ["timestamp", "totalWaiting", "totalActive", "containers"],
+        "properties": {
+            "timestamp": {"type": "string"},
+            "totalWaiting": {"type": "integer", "minimum": 0},
+            "totalActive": {"type": "integer", "minimum": 0},
+            "containers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["containerId", "language", *counts],
+                    "properties": {
+                        "containerId": {"type": "string"},
+                        "language": {"type": "string"},
+                        **counts,
+                    },
+                },
+            },
+            "languages": {"type": "object"},
+            "totals": {"type": "object"},
         },
     }
     schemas["Languages"] = {
@@ -225,12 +267,38 @@ def _components(settings: IngressSettings, languages: list[str]) -> dict[str, An
             },
         },
     }
+    _edge_checks(schemas, maxima)
     return schemas
 
 
-def document(settings: IngressSettings, offered: list[str] | None = None) -> dict[str, Any]:
+def _edge_checks(schemas: dict[str, Any], maxima: dict[str, int]) -> None:
+    """What ingress/validation.py checks beyond the contract, written into the schemas: each
+    limit's maximum (the executor's), the bound on `args` and no NUL in one, and base64 that
+    decodes in a file whose encoding says base64."""
+    for key, prop in schemas["Limits"]["properties"].items():
+        if key in maxima:
+            for choice in prop.get("anyOf", [prop]):
+                if choice.get("type") == "integer":
+                    choice["maximum"] = maxima[key]
+    args = schemas["SubmissionRequest"]["properties"]["args"]
+    args["maxItems"] = validation.MAX_ARGS
+    args["items"] = {"type": "string", "pattern": "^[^\\x00]*$"}
+    schemas["SourceFile"]["if"] = {
+        "properties": {"encoding": {"const": "base64"}},
+        "required": ["encoding"],
+    }
+    quad = "[A-Za-z0-9+/]"
+    base64 = f"^(?:{quad}{{4}})*(?:{quad}{{3}}=|{quad}{{2}}==)?$"
+    schemas["SourceFile"]["then"] = {"properties": {"content": {"pattern": base64}}}
+
+
+def document(
+    settings: IngressSettings,
+    offered: list[str] | None = None,
+    maxima: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document for an ingress with `settings` offering `offered`
-    languages (ids and aliases)."""
+    languages (ids and aliases), whose executors apply at most `maxima` (catalog.py)."""
     keyed = bool(settings.api_keys)
     secured: dict[str, Any] = {"security": [{"ApiKey": []}]} if keyed else {}
     auth = (401,) if keyed else ()
@@ -358,7 +426,7 @@ def document(settings: IngressSettings, offered: list[str] | None = None) -> dic
                 "operationId": "load",
                 "summary": "Backlog per language",
                 "responses": {
-                    "200": _json({"type": "object"}, "The load."),
+                    "200": _json(_ref("Load"), "The load."),
                     **_errors(503),
                 },
             }
@@ -386,7 +454,9 @@ def document(settings: IngressSettings, offered: list[str] | None = None) -> dic
             }
         },
     }
-    components: dict[str, Any] = {"schemas": _components(settings, offered or [])}
+    components: dict[str, Any] = {
+        "schemas": _components(settings, offered or [], maxima or SandboxLimits().maxima())
+    }
     if keyed:
         components["securitySchemes"] = {
             "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}

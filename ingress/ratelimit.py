@@ -1,4 +1,4 @@
-"""Rate limits per client IP: the `limits` library's moving window, kept in Redis.
+"""Rate limits per client: the `limits` library's moving window, kept in Redis.
 
 A moving window (each hit remembered with its time, entries older than the window forgotten) is
 exact at the boundary, unlike a fixed window that lets a client spend twice its budget across a
@@ -6,8 +6,9 @@ window's edge; Redis makes the count shared by every gunicorn worker and ingress
 
 Two budgets: submissions (each submitted job costs one, so a batch of 5 costs 5) and reads
 (status and result polling). /health, /load, /metrics and /openapi.json are not limited: probes
-and scrapers must never be locked out. The client is `request.remote_addr` after ProxyFix, i.e.
-the address the configured number of trusted proxies vouch for (ingress/app.py).
+and scrapers must never be locked out. The client is its API key when it sent a valid one, else
+`request.remote_addr` after ProxyFix, i.e. the address the configured number of trusted proxies
+vouch for (ingress/app.py). Defaults and why: ingress/settings.py.
 """
 
 from __future__ import annotations
@@ -43,8 +44,15 @@ class Quota:
 class RateLimits:
     """The submission and read budgets; an empty spec turns that budget off."""
 
-    def __init__(self, redis_url: str, key_prefix: str, submit: str, read: str) -> None:
-        storage = RedisStorage(redis_url, key_prefix=f"{key_prefix}:ratelimit")
+    def __init__(
+        self, redis_url: str, key_prefix: str, submit: str, read: str, timeout_s: float = 5.0
+    ) -> None:
+        storage = RedisStorage(
+            redis_url,
+            key_prefix=f"{key_prefix}:ratelimit",
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
         self._limiter = MovingWindowRateLimiter(storage)
         self._budgets: dict[str, list[RateLimitItem]] = {
             "submit": parse_many(submit) if submit else [],
@@ -61,18 +69,24 @@ class RateLimits:
         if not items:
             return None
         for item in items:
-            if not self._limiter.test(item, budget, client, cost=cost):
-                quota = self._quota(item, budget, client)
-                retry_after = max(1, math.ceil(quota.reset - time.time()))
-                raise ApiError(
-                    429,
-                    f"rate limit exceeded: {item.amount} per {item.multiples} "
-                    f"{item.GRANULARITY.name}; retry in {retry_after}s",
-                    headers={**quota.headers(), "Retry-After": str(retry_after)},
-                )
-        for item in items:
-            self._limiter.hit(item, budget, client, cost=cost)
+            # test() spares the other limits a charge when one is spent already; the hit()
+            # decides, in one Lua script (check and add at once), so concurrent requests
+            # cannot all pass a test and then overshoot the limit together.
+            if not self._limiter.test(item, budget, client, cost=cost) or not self._limiter.hit(
+                item, budget, client, cost=cost
+            ):
+                raise self._refusal(item, budget, client)
         return min((self._quota(item, budget, client) for item in items), key=_tightness)
+
+    def _refusal(self, item: RateLimitItem, budget: str, client: str) -> ApiError:
+        quota = self._quota(item, budget, client)
+        retry_after = max(1, math.ceil(quota.reset - time.time()))
+        return ApiError(
+            429,
+            f"rate limit exceeded: {item.amount} per {item.multiples} "
+            f"{item.GRANULARITY.name}; retry in {retry_after}s",
+            headers={**quota.headers(), "Retry-After": str(retry_after)},
+        )
 
     def _quota(self, item: RateLimitItem, budget: str, client: str) -> Quota:
         stats = self._limiter.get_window_stats(item, budget, client)

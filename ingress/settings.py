@@ -103,10 +103,15 @@ class IngressSettings:
     # ?wait=true: seconds a request may hold a worker thread waiting for its result.
     wait_default_s: float = 10.0
     wait_max_s: float = 30.0
-    # Per client IP, moving window, `limits` notation ("60/minute", "10/second;500/hour").
-    # Empty disables. Submissions count once per submission (a batch of 5 costs 5).
-    rate_limit: str = "120/minute"
-    read_rate_limit: str = "1200/minute"
+    # Per client (its API key when keys are on, else its IP), moving window, `limits` notation
+    # ("60/minute", "10/second;500/hour"). Empty disables. Submissions count once per
+    # submission (a batch of 5 costs 5). The defaults let one judge backend or CI run send a
+    # burst of 1,200 at once (a few hundred tests) and 20,000 an hour all day (480,000 a day,
+    # more than 2 cores run), while a flood is refused past that; the backlog cap (1000 per
+    # language) bounds what is queued meanwhile. Reads: polling every job 10 times a second
+    # for 20 jobs at once (the Judge0 SDK's wait loop) stays within 12,000 a minute.
+    rate_limit: str = "1200/minute;20000/hour"
+    read_rate_limit: str = "12000/minute"
     # Proxies in front of us whose X-Forwarded-For we believe (werkzeug ProxyFix x_for).
     # 0: the socket's peer is the client and X-Forwarded-For is ignored (it can be forged).
     trusted_proxy_hops: int = 0
@@ -119,6 +124,16 @@ class IngressSettings:
     api_keys: frozenset[str] = frozenset()
     # Seconds a fetched language list is trusted before asking the executors again.
     languages_ttl_s: int = 60
+    # Connections one client (socket peer) may hold open at once, per ingress worker process
+    # (eventing/gworker.py); one more is answered 429. None: 64 when the peer is the client
+    # (no trusted proxy), no bound behind proxies (every connection then comes from them).
+    max_connections_per_client: int | None = None
+
+    def connection_bound(self) -> int:
+        """The per-client connection bound in force (0: none)."""
+        if self.max_connections_per_client is not None:
+            return self.max_connections_per_client
+        return 64 if self.trusted_proxy_hops == 0 else 0
 
     def cap_for(self, language: str) -> int | None:
         """The backlog cap of `language` (None: unbounded)."""
@@ -151,4 +166,9 @@ class IngressSettings:
             backlog_retry_after_s=_int("SENTINEL_BACKLOG_RETRY_AFTER_S", cls.backlog_retry_after_s),
             api_keys=keys,
             languages_ttl_s=_int("SENTINEL_LANGUAGES_TTL_S", cls.languages_ttl_s),
+            max_connections_per_client=(
+                _int("SENTINEL_MAX_CONNECTIONS_PER_CLIENT", 0)
+                if _str("SENTINEL_MAX_CONNECTIONS_PER_CLIENT", "")
+                else None
+            ),
         )

@@ -85,8 +85,12 @@ def enqueue(
     request_id: str,
     source: str = "/sentinel/ingress",
     extra_fields: Sequence[dict[str, str]] | None = None,
+    job_ids: Sequence[str] | None = None,
 ) -> list[Queued]:
     """Write a queued record and publish a requested event per submission, atomically.
+
+    `job_ids` (one per submission) are ids chosen before, e.g. claimed by POST /events for an
+    event's source and id; by default each job gets a new uuid4.
 
     `extra_fields` (one dict per submission) are kept in the job record beside Sentinel's own:
     the compatibility layers keep there what their API echoes back (Judge0's request fields).
@@ -96,7 +100,7 @@ def enqueue(
     pipe = services.redis.pipeline(transaction=True)
     queued: list[Queued] = []
     for index, (request, language) in enumerate(accepted):
-        job_id = str(uuid.uuid4())
+        job_id = job_ids[index] if job_ids is not None else str(uuid.uuid4())
         submission = contract.Submission(
             **request.model_dump(exclude={"language"}), language=language, id=job_id
         )

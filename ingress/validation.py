@@ -9,12 +9,11 @@ Every failure is an ApiError(400) naming the field in the wire's camelCase dotte
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
 
-from eventing import contract
+from eventing import contract, strictjson
 from eventing.callbacks import check_destination
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError
@@ -24,9 +23,9 @@ from ingress.settings import IngressSettings
 def json_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON") from None
+        body = strictjson.loads(raw or b"null")
+    except strictjson.JSONRefused as exc:
+        raise ApiError(400, f"the body must be JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body
@@ -46,6 +45,24 @@ def field_error(exc: ValidationError, prefix: str = "") -> ApiError:
 
 def _too_big(field: str, limit: int, what: str = "bytes") -> ApiError:
     return ApiError(400, f"{field}: at most {limit} {what} allowed", field=field, limit=limit)
+
+
+# Command-line arguments and files are bounded in the contract (eventing/contract.py MAX_ARGS
+# and the SourceFile checks), so every API and the executor refuse the same; named here for the
+# OpenAPI document.
+MAX_ARGS = contract.MAX_ARGS
+
+
+def _within_maxima(
+    request: contract.SubmissionRequest, maxima: dict[str, int], prefix: str
+) -> None:
+    """A limit above the executor's maximum is a 400 naming the maximum (never a clamp)."""
+    asked = request.limits.wire()
+    for key, maximum in maxima.items():
+        value = asked.get(key)
+        if isinstance(value, int) and value > maximum:
+            field = f"{prefix}limits.{key}"
+            raise ApiError(400, f"{field}: at most {maximum} allowed", field=field, limit=maximum)
 
 
 def submission(
@@ -83,6 +100,7 @@ def submission(
     missing = catalog.unavailable(language)
     if missing:
         raise ApiError(400, missing, field=prefix + "language")
+    _within_maxima(request, catalog.limits(language).maxima(), prefix)
     reported = catalog.limits(language)
     worst_ms = contract.worst_case_ms(
         request,

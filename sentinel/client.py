@@ -26,9 +26,12 @@ CONNECT_TIMEOUT_S = 5.0
 class ServiceError(Exception):
     """The exchange with Sentinel failed; `refused` when the server said no (a 4xx)."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(
+        self, message: str, *, refused: bool = False, body: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.refused = refused
+        self.body = body or {}  # the server's JSON answer, when it gave one
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def _json(answer: requests.Response) -> dict[str, Any]:
         message += "; check --api-key or SENTINEL_API_KEY"
     prefix = "Sentinel refused the request" if answer.status_code < 500 else "Sentinel failed"
     raise ServiceError(
-        f"{prefix} ({answer.status_code}): {message}", refused=answer.status_code < 500
+        f"{prefix} ({answer.status_code}): {message}", refused=answer.status_code < 500, body=body
     )
 
 

@@ -3,8 +3,13 @@ executor (K_SINK pointing at the broker ingress, as a Knative SinkBinding would 
 the callbacks deliverer, the dispatcher and the ingress, each its own process, each waited for
 until healthy.
 
-Ctrl-C (or SIGTERM) stops them in reverse order, gracefully first, then by force; each child is
-in its own process group with a parent-death signal, so nothing is left behind even when this
+A child that dies is started again as it was (same command, environment and port) after a
+backoff that doubles with each exit in a minute; Redis comes back with its data (append-only
+file, fsynced before each answer, so no accepted job is lost). The supervisor logs each restart
+as a JSON line and keeps them in DATA_DIR/logs/supervisor.json, which GET /health shows. It
+exits only on Ctrl-C (or SIGTERM), or when a child exits more than MAX_RESTARTS times in a
+minute. Stopping goes in reverse order, gracefully first, then by force; each child is in its
+own process group with a parent-death signal, so nothing is left behind even when this
 supervisor is killed outright.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -22,27 +28,48 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from eventing import logs
 from eventing.settings import DEFAULT_TRIGGERS
 from sentinel import cgroup_delegation, executor_identity
 from sentinel.executor_identity import ExecutorIdentity
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
+# A child that exits is started again after BACKOFF_S, doubled for each exit within
+# RESTART_WINDOW_S (at most BACKOFF_MAX_S); one that exits more than MAX_RESTARTS times within
+# the window cannot stay up, and the supervisor stops everything.
+BACKOFF_S = 0.5
+BACKOFF_MAX_S = 8.0
+RESTART_WINDOW_S = 60.0
+MAX_RESTARTS = 5
+# The file (in the log directory) where the supervisor keeps its children's restarts; every
+# child finds it in this variable, and the ingress's GET /health shows it (ingress/health.py).
+STATE_ENV = "SENTINEL_SUPERVISOR_STATE"
 
 
 @dataclass
 class Child:
-    """A service process and how to tell that it is ready."""
+    """A service process, how it was started, and how to tell that it is ready."""
 
     name: str
     process: subprocess.Popen[bytes]
     ready: Callable[[], bool]
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60
+    restarts: int = 0
+    # When it exited, within the last RESTART_WINDOW_S (monotonic seconds).
+    exits: list[float] = field(default_factory=list)
+    last_exit: int | None = None
+    last_restart: str | None = None
+    identity: ExecutorIdentity | None = None  # the executor's user and groups
 
 
 def free_port() -> int:
@@ -83,7 +110,8 @@ def _redis_ok(port: int) -> Callable[[], bool]:
 
 
 class Supervisor:
-    """Starts the children in order and stops them in reverse."""
+    """Starts the children in order, restarts one that dies (with backoff), stops them in
+    reverse."""
 
     def __init__(self, log_dir: Path, quiet: bool) -> None:
         self.children: list[Child] = []
@@ -93,6 +121,7 @@ class Supervisor:
         self.quiet = quiet
         # Run after every child has stopped (the executor's groups and work directory).
         self.cleanups: list[Callable[[], None]] = []
+        self.state_path = log_dir / "supervisor.json"
 
     def start(
         self,
@@ -104,7 +133,23 @@ class Supervisor:
         identity: ExecutorIdentity | None = None,
     ) -> None:
         """Start `argv` and wait until `ready()`; raise if it dies or times out first.
-        With `identity`, the child runs as its user and joins its cgroups before exec."""
+        With `identity`, the child runs as its user and joins its cgroups before exec (also
+        when it is restarted)."""
+        env = {**env, STATE_ENV: str(self.state_path)}
+        process = self._spawn(name, argv, env, identity)
+        child = Child(name, process, ready, argv, env, timeout_s, identity=identity)
+        self.children.append(child)
+        self._wait_ready(child)
+        self._write_state()
+        print(f"  {name:<10} ready (pid {child.process.pid})", flush=True)
+
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        identity: ExecutorIdentity | None = None,
+    ) -> subprocess.Popen[bytes]:
         output = (self.log_dir / f"{name}.log").open("ab") if self.quiet else None
         switch: dict[str, Any] = {}
         preexec = _die_with_parent
@@ -115,7 +160,7 @@ class Supervisor:
                 identity.join()
                 _die_with_parent()
 
-        process = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             env=env,
             cwd=REPO,
@@ -124,24 +169,99 @@ class Supervisor:
             preexec_fn=preexec,
             **switch,
         )
-        self.children.append(Child(name, process, ready))
-        deadline = time.monotonic() + timeout_s
-        while not ready():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode} while starting")
+
+    def _wait_ready(self, child: Child) -> None:
+        deadline = time.monotonic() + child.timeout_s
+        while not child.ready():
+            if child.process.poll() is not None:
+                raise RuntimeError(
+                    f"{child.name} exited with {child.process.returncode} while starting"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} was not healthy within {timeout_s:.0f}s")
+                raise RuntimeError(f"{child.name} was not healthy within {child.timeout_s:.0f}s")
             time.sleep(0.1)
-        print(f"  {name:<10} ready (pid {process.pid})", flush=True)
 
     def watch(self, stopping: Callable[[], bool]) -> str | None:
-        """Block until asked to stop or a child dies; the name of a dead child, if any."""
+        """Block until asked to stop, restarting each child that dies; the name of a child that
+        could not stay up (then the caller stops everything), or None when asked to stop."""
         while not stopping():
             for child in self.children:
-                if child.process.poll() is not None:
+                if child.process.poll() is not None and not self._restart(child, stopping):
                     return child.name
             time.sleep(0.2)
         return None
+
+    def _restart(self, child: Child, stopping: Callable[[], bool]) -> bool:
+        """Start a dead child again after its backoff, as it was started (same command, same
+        environment, so the same port); False when it exits too often to go on."""
+        while True:
+            now = time.monotonic()
+            child.exits = [t for t in child.exits if now - t < RESTART_WINDOW_S] + [now]
+            child.last_exit = child.process.returncode
+            if len(child.exits) > MAX_RESTARTS:
+                self._log(
+                    "error",
+                    "child cannot stay up",
+                    child=child.name,
+                    exits=len(child.exits),
+                    window_s=RESTART_WINDOW_S,
+                )
+                return False
+            delay = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (len(child.exits) - 1))
+            self._log(
+                "warning",
+                "child exited; restarting",
+                child=child.name,
+                code=child.last_exit,
+                restart_in_s=delay,
+            )
+            _signal_group(child.process, signal.SIGKILL)  # what it left behind in its group
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if stopping():
+                    return True
+                time.sleep(0.1)
+            child.process = self._spawn(child.name, child.argv, child.env, child.identity)
+            try:
+                self._wait_ready(child)
+            except RuntimeError as exc:
+                self._log("warning", "restart failed", child=child.name, error=str(exc))
+                if child.process.poll() is None:
+                    _signal_group(child.process, signal.SIGKILL)
+                    child.process.wait()
+                continue
+            child.restarts += 1
+            child.last_restart = datetime.now(UTC).isoformat(timespec="seconds")
+            self._write_state()
+            self._log(
+                "info",
+                "child restarted",
+                child=child.name,
+                pid=child.process.pid,
+                restarts=child.restarts,
+            )
+            return True
+
+    def _write_state(self) -> None:
+        """Each child's pid and restarts, for GET /health (written whole, then renamed)."""
+        state = {
+            "children": {
+                child.name: {
+                    "pid": child.process.pid,
+                    "restarts": child.restarts,
+                    "lastExitCode": child.last_exit,
+                    "lastRestartAt": child.last_restart,
+                }
+                for child in self.children
+            }
+        }
+        partial = self.state_path.with_suffix(".tmp")
+        partial.write_text(json.dumps(state))
+        partial.replace(self.state_path)
+
+    def _log(self, level: str, message: str, **fields: object) -> None:
+        """One JSON line on stderr, in the shape of every service's (eventing/logs.py)."""
+        print(logs.json_line("supervisor", level, message, **fields), file=sys.stderr, flush=True)
 
     def stop(self, grace_s: float = 10) -> None:
         """SIGTERM each child's group, newest first; SIGKILL whatever outlives the grace."""
@@ -218,8 +338,16 @@ def start_stack(
                 str(redis_dir),
                 "--appendonly",
                 "yes",
+                "--appendfsync",
+                "always",
                 "--save",
                 "",
+                # Bounded, and never evicting: a full Redis refuses writes (the API answers
+                # 503) rather than drop queued work or results.
+                "--maxmemory",
+                env.get("SENTINEL_REDIS_MAXMEMORY") or "1gb",
+                "--maxmemory-policy",
+                "noeviction",
             ],
             env,
             _redis_ok(redis_port),
@@ -319,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         dead = supervisor.watch(lambda: stop_requested)
         if dead:
-            print(f"{dead} exited unexpectedly; stopping everything", file=sys.stderr)
+            print(f"{dead} could not stay up; stopping everything", file=sys.stderr)
             return 1
         return 0
     except RuntimeError as exc:

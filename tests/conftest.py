@@ -107,6 +107,9 @@ STACK_ENV = {
     # The suite submits and polls far faster than a client should; limits get their own stack.
     "SENTINEL_RATE_LIMIT": "100000/minute",
     "SENTINEL_READ_RATE_LIMIT": "100000/minute",
+    # A request must arrive whole within this (eventing/gworker.py): short, so that the test of
+    # the 408 waits little; every request of the suite is sent at once over loopback.
+    "SENTINEL_READ_TIMEOUT_S": "3",
 }
 
 

@@ -4,8 +4,10 @@ size limits, the OpenAPI document and metrics. All through real HTTP against the
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -158,14 +160,19 @@ def test_events_takes_a_structured_cloudevent(stack: Stack) -> None:
     assert stack.wait(answer.json()["id"])["output"] == "8\n"
 
 
-def test_events_takes_a_binary_cloudevent_and_deduplicates_redelivery(stack: Stack) -> None:
-    headers = {
+def _binary_headers(source: str) -> dict[str, str]:
+    """The headers of a binary-mode requested event with a new id."""
+    return {
         "ce-specversion": "1.0",
         "ce-type": contract.REQUESTED,
-        "ce-source": "/tests/pipeline",
+        "ce-source": source,
         "ce-id": str(uuid.uuid4()),
         "Content-Type": "application/json",
     }
+
+
+def test_events_takes_a_binary_cloudevent_and_deduplicates_redelivery(stack: Stack) -> None:
+    headers = _binary_headers("/tests/pipeline")
     body = json.dumps({"language": "python", "code": "print('bin')"})
     first = requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
     again = requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
@@ -279,3 +286,70 @@ def test_metrics_count_requests_and_show_backlogs(stack: Stack) -> None:
     assert 'sentinel_jobs_submitted_total{language="python"}' in text
     assert 'sentinel_trigger_backlog{language="python",trigger="execute-python"}' in text
     assert "sentinel_dispatcher_up 1.0" in text
+
+
+def test_unknown_methods_and_paths_add_no_metric_series(stack: Stack) -> None:
+    """Methods a stranger invents all count as OTHER, and paths as their route (or unmatched):
+    /metrics has as many series after 40 made-up requests as after the first."""
+
+    def series() -> set[str]:
+        text = requests.get(f"{stack.url}/metrics", timeout=10).text
+        return {
+            line.split(" ")[0] for line in text.splitlines() if line.startswith("sentinel_http")
+        }
+
+    requests.request("XMETHOD0", f"{stack.url}/nowhere-0", timeout=10)
+    requests.get(f"{stack.url}/job/made-up-0", timeout=10)
+    series()  # /metrics itself is counted once it has answered
+    before = series()
+    for index in range(1, 21):
+        requests.request(f"XMETHOD{index}", f"{stack.url}/nowhere-{index}", timeout=10)
+        requests.get(f"{stack.url}/job/made-up-{index}", timeout=10)
+    after = series()
+    assert after == before
+    assert any('method="OTHER"' in line and 'route="unmatched"' in line for line in after)
+
+
+def test_one_event_posted_16_times_at_once_makes_exactly_one_job(stack: Stack) -> None:
+    """Concurrent deliveries of one event (same source and id) race for one claim in Redis:
+    every answer names the same job, and the job store counted one job, not several."""
+    headers = _binary_headers("/tests/race")
+    body = json.dumps({"language": "python", "code": "print('once')"})
+
+    def total() -> int:
+        load = requests.get(f"{stack.url}/load", timeout=10).json()
+        return int(load["languages"]["python"]["totalJobs"])
+
+    before = total()
+    barrier = threading.Barrier(16)
+
+    def post(_: int) -> requests.Response:
+        barrier.wait()
+        return requests.post(f"{stack.url}/events", data=body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, range(16)))
+    assert {a.status_code for a in answers} == {202}
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1
+    assert stack.wait(ids.pop())["output"] == "once\n"
+    assert total() == before + 1
+
+
+def test_a_huge_result_is_stored_truncated_and_flagged(stack: Stack) -> None:
+    """The issue's 458-byte request: 20 cases printing 1 MB each under outputKb 1024 stored a
+    42 MB record; now the stored result is at most 2 MiB and says it was cut."""
+    job = stack.run(
+        {
+            "language": "python",
+            "code": "import sys\nsys.stdout.write('x' * 1_000_000)",
+            "testCases": [{"input": str(i), "expected": "y"} for i in range(20)],
+            "limits": {"outputKb": 1024},
+        },
+        timeout_s=120,
+    )
+    assert job["status"] == "completed" and job["truncated"] is True
+    assert job["verdict"] == "wrong_answer"
+    assert [case["verdict"] for case in job["testCases"]] == ["wrong_answer"] * 20
+    assert job["testCases"][0]["actualOutput"].endswith("[truncated]")
+    assert len(json.dumps(job).encode()) <= 2 * 1024 * 1024 + 4096

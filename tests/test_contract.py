@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eventing import contract
@@ -63,3 +65,31 @@ def test_invalid_payload_is_a_contract_error() -> None:
     headers, _ = contract.to_binary(event)
     with pytest.raises(contract.ContractError):
         contract.payload_of(contract.from_http(headers, b'{"id": "x"}'))
+
+
+def test_a_result_over_the_maximum_is_cut_evenly_and_says_so() -> None:
+    """20 cases of 1 MB output each (a 20 MB result) come down to the maximum: the long texts
+    cut to one length and marked, the short ones whole, and `truncated` set."""
+    case = contract.TestResult(
+        input="1",
+        expected="2",
+        actual_output="y" * 1_000_000,
+        verdict="wrong_answer",
+        execution_time=1,
+        wall_time=1,
+        memory_kb=1,
+    )
+    result = contract.ExecutionResult(
+        id="j", language="python", verdict="wrong_answer", output="short", test_cases=[case] * 20
+    )
+    cut = contract.bounded(result, 1024 * 1024)
+    assert len(json.dumps(cut.wire()).encode()) <= 1024 * 1024
+    assert cut.truncated is True and cut.output == "short"
+    assert cut.test_cases is not None
+    outputs = {c.actual_output for c in cut.test_cases}
+    assert len(outputs) == 1 and outputs.pop().endswith("[truncated]")
+    assert all(c.input == "1" and c.expected == "2" for c in cut.test_cases)
+    assert contract.bounded(cut, 1024 * 1024) is cut
+    assert contract.bounded(result) is not result  # the default maximum is 2 MiB
+    small = contract.ExecutionResult(id="j", language="python", verdict="accepted")
+    assert contract.bounded(small) is small and small.truncated is None

@@ -3,23 +3,31 @@ against a stack started with small limits (`strict`), through real HTTP."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 import requests
 
 from eventing import keys
+from eventing.settings import EventingSettings
+from ingress.app import create_app
+from ingress.settings import IngressSettings
 from tests.conftest import Stack, running_stack
 
 KEY = "key-two"
+# Every client of these tests has a key of its own: with keys on, a budget is the key's.
+CLIENTS = ["203.0.113.10", "203.0.113.11", "203.0.113.20", "203.0.113.30", "203.0.113.40"]
+CLIENTS += ["203.0.113.60", "203.0.113.77"]
 STRICT_ENV = {
     "SENTINEL_RATE_LIMIT": "5/minute",
     "SENTINEL_READ_RATE_LIMIT": "10/minute",
     "SENTINEL_TRUSTED_PROXY_HOPS": "1",
     "SENTINEL_BACKLOG_CAP": "python=2",
-    "SENTINEL_API_KEYS": "key-one, key-two",
+    "SENTINEL_API_KEYS": ", ".join(["key-one", "key-two"] + [f"key-{c}" for c in CLIENTS]),
     "SENTINEL_MAX_BATCH": "3",
 }
 INVALID = {"language": "python"}  # refused (no code), but every attempt counts
@@ -41,8 +49,11 @@ def strict(
         yield running
 
 
-def _post(stack: Stack, client: str, body: object, path: str = "/api/execute") -> requests.Response:
-    headers = {"X-API-Key": KEY, "X-Forwarded-For": client}
+def _post(
+    stack: Stack, client: str, body: object, path: str = "/api/execute", key: str | None = None
+) -> requests.Response:
+    """POST as `client` (its address, through the trusted proxy) with its own key."""
+    headers = {"X-API-Key": key or f"key-{client}", "X-Forwarded-For": client}
     return requests.post(f"{stack.url}{path}", json=body, headers=headers, timeout=10)
 
 
@@ -61,10 +72,11 @@ def test_the_sixth_submission_in_a_minute_gets_429(strict: Stack) -> None:
     assert refused.json()["error"].startswith("rate limit exceeded")
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["X-RateLimit-Remaining"] == "0"
-    # Another client has its own budget; a forged left part of X-Forwarded-For changes nothing,
-    # since only the last hop (the one our trusted proxy appended) is believed.
+    # Another key has its own budget; the same key from another address shares its own (with
+    # keys on, the budget is the key's: a judge's backend keeps it wherever it calls from).
     assert _post(strict, "203.0.113.11", INVALID).headers["X-RateLimit-Remaining"] == "4"
-    assert _post(strict, "198.51.100.7, 203.0.113.10", INVALID).status_code == 429
+    moved = _post(strict, "198.51.100.7", INVALID, key="key-203.0.113.10")
+    assert moved.status_code == 429
 
 
 def test_a_batch_costs_one_per_submission(strict: Stack) -> None:
@@ -85,7 +97,7 @@ def test_a_batch_over_the_configured_size_gets_400(strict: Stack) -> None:
 
 
 def test_reads_have_their_own_budget(strict: Stack) -> None:
-    headers = {"X-API-Key": KEY, "X-Forwarded-For": "203.0.113.40"}
+    headers = {"X-API-Key": "key-203.0.113.40", "X-Forwarded-For": "203.0.113.40"}
     codes = [
         requests.get(f"{strict.url}/job/nothing", headers=headers, timeout=10).status_code
         for _ in range(11)
@@ -144,3 +156,34 @@ def test_x_forwarded_for_is_ignored_without_trusted_hops(stack: Stack) -> None:
     )
     before = int(plain.headers["X-RateLimit-Remaining"])
     assert int(forged.headers["X-RateLimit-Remaining"]) == before - 1  # the same client
+
+
+def test_concurrent_submissions_never_pass_the_limit(strict: Stack) -> None:
+    """16 at once from one client against 5 a minute: exactly 5 pass (check and charge are one
+    Lua script), however the requests interleave."""
+    barrier = threading.Barrier(16)
+
+    def post(_: int) -> int:
+        barrier.wait()
+        return _post(strict, "203.0.113.77", INVALID).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = sorted(pool.map(post, range(16)))
+    assert codes == [400] * 5 + [429] * 11
+
+
+def test_the_default_limits_take_a_ci_run_and_refuse_a_flood(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The default budget (ingress/settings.py) against real Redis: a CI run of 300
+    submissions at once all pass, a flood is refused at 1,200 in the minute."""
+    settings = IngressSettings(
+        eventing=EventingSettings(redis_url=redis_url, key_prefix=f"{key_prefix}-defaults")
+    )
+    assert settings.rate_limit == "1200/minute;20000/hour"
+    api = create_app(settings).test_client()
+    codes = [api.post("/api/execute", json=INVALID).status_code for _ in range(300)]
+    assert codes == [400] * 300  # every one checked, none refused
+    codes = [api.post("/api/execute", json=INVALID).status_code for _ in range(901)]
+    assert codes[:900] == [400] * 900 and codes[900] == 429
+    assert api.post("/api/execute", json=INVALID).headers["X-RateLimit-Limit"] == "1200"

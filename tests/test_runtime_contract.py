@@ -219,7 +219,7 @@ def test_ingress_listens_on_port_and_answers_probes(
         assert requests.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}  # liveness
         wait_for(f"{url}/health", ingress)
         body = requests.get(f"{url}/health", timeout=5).json()
-        assert body["status"] == "ok", body
+        assert body["status"] == "healthy", body
         ingress.send_signal(signal.SIGTERM)
         assert ingress.wait(20) == 0
     finally:

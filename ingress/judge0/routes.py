@@ -7,7 +7,6 @@ Judge0 does. Queueing and waiting are the native API's (ingress/submissions.py).
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import platform
@@ -17,9 +16,10 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from eventing import contract, keys
+from eventing import contract, keys, strictjson
 from ingress import submissions, validation
 from ingress.api import backlog
+from ingress.app import key_matches
 from ingress.compat import services, spend
 from ingress.errors import ApiError, respond
 from ingress.judge0 import languages, models, statuses
@@ -39,11 +39,6 @@ _FIELD_NAMES = {
 }
 
 
-def _tokens_ok(given: str, accepted: frozenset[str]) -> bool:
-    matches = [hmac.compare_digest(given.encode(), t.encode()) for t in accepted]
-    return bool(given) and any(matches)
-
-
 @judge0.before_request
 def authenticate() -> Response | None:
     """X-Auth-Token (AUTHN) on every call when configured; Sentinel's API keys count too, sent
@@ -55,17 +50,19 @@ def authenticate() -> Response | None:
         given = request.headers.get(compat.judge0_authn_header) or request.headers.get(
             "X-API-Key", ""
         )
-        if not _tokens_ok(given, accepted):
-            return Response(status=401)
+        if not key_matches(given, accepted):
+            return respond(
+                ApiError(401, "a valid X-Auth-Token is required"), {"error": "Unauthorized"}
+            )
     privileged = request.endpoint in ("judge0.workers", "judge0.system_info")
     if (
         compat.judge0_authz_tokens
         and privileged
-        and not _tokens_ok(
+        and not key_matches(
             request.headers.get(compat.judge0_authz_header, ""), compat.judge0_authz_tokens
         )
     ):
-        return Response(status=403)
+        return respond(ApiError(403, "a valid X-Auth-User is required"), {"error": "Forbidden"})
     return None
 
 
@@ -97,9 +94,9 @@ def _fields() -> list[str]:
 
 def _body() -> Any:
     try:
-        return json.loads(request.get_data() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body must be JSON") from None
+        return strictjson.loads(request.get_data() or b"{}")
+    except strictjson.JSONRefused as exc:
+        raise ApiError(400, f"the body must be JSON: {exc}") from None
 
 
 def _accept(

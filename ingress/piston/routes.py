@@ -7,12 +7,12 @@ polling: ingress/waiting.py) up to SENTINEL_PISTON_WAIT_S. Errors are Piston's
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from eventing import strictjson
 from ingress import submissions, validation, waiting
 from ingress.compat import services, spend
 from ingress.errors import ApiError, respond
@@ -48,9 +48,9 @@ def execute() -> Response:
     svc = services()
     spend("submit")
     try:
-        body: Any = json.loads(request.get_data() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise models.PistonError("the body must be JSON") from None
+        body: Any = strictjson.loads(request.get_data() or b"null")
+    except strictjson.JSONRefused as exc:
+        raise models.PistonError(f"the body must be JSON: {exc}") from None
     if not isinstance(body, dict):
         raise models.PistonError("the body must be a JSON object")
     language = body.get("language")
