@@ -1,18 +1,22 @@
 """`python -m functions`: serve the executor on $PORT (the container entrypoint)."""
 
-import os
-
 from eventing.wsgi import serve
+from functions.languages import load_registry, served
 from functions.settings import ExecutorSettings
 
-# Sandbox runs wait on child processes, not the GIL: threads are the executor's run slots.
-slots = int(os.environ.get("SENTINEL_SLOTS") or os.cpu_count() or 2)
-# Spare threads beyond the slots, so /health answers while every slot runs a job. Only useful
-# behind a limiter that sends at most `slots` jobs at once (Knative's containerConcurrency).
-health_threads = int(os.environ.get("SENTINEL_HEALTH_THREADS") or 0)
+# A dispatcher keeps up to this many deliveries in flight per trigger (eventing/triggers.py's
+# default concurrency): an executor serving several languages has threads for each, so that a
+# request of one language is never queued behind another's behind gunicorn's accept.
+IN_FLIGHT_PER_LANGUAGE = 4
+
+settings = ExecutorSettings.from_env()
+languages = len(served(load_registry(settings.registry_path), settings.languages)) or 1
+# One language (a Knative Service, behind containerConcurrency = slots): the slots. Several (one
+# machine): room for every language's deliveries; each language still runs at most `slots`.
+per_language = settings.slots if languages == 1 else max(settings.slots, IN_FLIGHT_PER_LANGUAGE)
 serve(
     "functions.app:create_app()",
-    ExecutorSettings.from_env().port,
-    threads=slots + health_threads,
+    settings.port,
+    threads=languages * per_language + settings.health_threads,
     service="executor",
 )

@@ -8,6 +8,7 @@ that reply to the broker. A request that is not a valid event gets 400 (not retr
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import structlog
@@ -46,9 +47,22 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         precompiled.ready(language, settings.cache_root)  # built in the background, once
     started = StartedEvents.from_env(settings.name)
     running = RunningJobs()
+    # At most `slots` runs per language at once, each language its own (functions/__main__.py
+    # gives the threads): a flood of one language leaves the others' slots free.
+    gates = {name: threading.BoundedSemaphore(settings.slots) for name in languages}
     readiness = Readiness()
     readiness.check_in_background()
     app = Flask(__name__)
+
+    def _execute(submission: contract.Submission, language: Language) -> contract.ExecutionResult:
+        """Run it in one of its language's slots: started (unless it ends within the started
+        event's delay), run, bounded."""
+        finished = started.announce(submission, language.id)
+        try:
+            result = runner.execute(submission, language, settings)
+        finally:
+            finished()  # no started event for a job shorter than its delay
+        return contract.bounded(result, settings.max_result_bytes)
 
     @app.post("/")
     def handle_event() -> Response | tuple[Response, int] | tuple[Response, int, dict[str, str]]:
@@ -75,10 +89,9 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             log.info("already running; answering with that run's result", job=submission.id)
             result = run.wait()
         else:
-            finished = started.announce(submission, language.id)
             try:
-                result = runner.execute(submission, language, settings)
-                result = contract.bounded(result, settings.max_result_bytes)
+                with gates[language.id]:
+                    result = _execute(submission, language)
                 run.done(result)
             except sandbox.SandboxUnavailable as exc:
                 # The service's failure, never the code's: 503, and the broker retries.
@@ -87,7 +100,6 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
                 return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
             finally:
                 running.leave(submission.id, run)
-                finished()  # no started event for a job shorter than its delay
         log.info(
             "executed",
             job=submission.id,

@@ -50,6 +50,11 @@ class ExecutorSettings:
     # by default <work_dir>/cache (same filesystem as the jobs: entries are hard-linked).
     compile_cache_mb: int = 256
     cache_dir: Path | None = None
+    # Runs at once per language (threads wait on child processes, not the GIL). Each language
+    # has its own: one language's backlog never delays another's (functions/app.py).
+    slots: int = os.cpu_count() or 2
+    # Spare threads beyond the slots, so /health answers while every slot runs a job.
+    health_threads: int = 0
 
     @property
     def cache_root(self) -> Path:
@@ -91,4 +96,6 @@ class ExecutorSettings:
             max_processes=_int("SENTINEL_MAX_PROCESSES", cls.max_processes),
             compile_cache_mb=_int("SENTINEL_COMPILE_CACHE_MB", cls.compile_cache_mb),
             cache_dir=Path(cache_dir) if cache_dir else None,
+            slots=_int("SENTINEL_SLOTS", cls.slots),
+            health_threads=_int("SENTINEL_HEALTH_THREADS", cls.health_threads),
         )

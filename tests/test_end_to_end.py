@@ -167,3 +167,24 @@ def test_a_file_left_by_one_test_case_is_gone_for_the_next(stack: Stack) -> None
         {"language": "python", "code": code, "testCases": [{"input": ""}, {"input": ""}]}
     )
     assert [case["actualOutput"] for case in job["testCases"]] == ["False\n", "False\n"]
+
+
+def test_one_languages_backlog_does_not_delay_another(stack: Stack) -> None:
+    """Six python jobs that each sleep 2 s fill python's slots and its deliveries in flight; a
+    bash hello sent after them is answered while they are all still running (each language has
+    its own slots and threads on the one executor)."""
+    sleeper = {
+        "language": "python",
+        "code": "import time\ntime.sleep(2)",
+        "limits": {"wallTimeMs": 10000},
+    }
+    pythons = [stack.submit(sleeper)["id"] for _ in range(6)]
+    bash = stack.run({"language": "bash", "code": "echo hello"}, timeout_s=60)
+    assert bash["output"] == "hello\n", bash
+    statuses = [
+        requests.get(f"{stack.url}/job/{job}", headers=stack.headers, timeout=10).json()["status"]
+        for job in pythons
+    ]
+    assert "completed" not in statuses, statuses
+    for job in pythons:
+        assert stack.wait(job)["verdict"] == "accepted"
