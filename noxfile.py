@@ -34,11 +34,13 @@ def _lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "ingress", "eventing", "functions", "sentinel", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy, strict on ingress/, eventing/, functions/."""
+    """ruff (lint and format), mypy (strict on ingress/, eventing/, functions/) and the import
+    contracts (lint-imports, pyproject.toml [tool.importlinter])."""
     session.install("-e", ".[lint]")
     _lint(session)
 
