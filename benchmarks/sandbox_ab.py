@@ -4,7 +4,9 @@ A: the sandbox as it was at BEFORE (functions/sandbox.py, cgroups.py and seccomp
 git into a package of their own): bwrap started by root, /box files bound from the host.
 B: today's sandbox in a root executor (bwrap switched to the user sentinel, rlimits through
 prlimit(1), no vfork). C: today's sandbox in an executor that runs as the user sentinel, as
-`./nox.sh -s serve` runs it (a child process of this one, asked for one run at a time).
+`./nox.sh -s serve` runs it (a child process of this one, asked for one run at a time). D: the
+old sandbox's code in that same unprivileged process, so that C against D is the code's cost
+and D against A what running bwrap unprivileged costs.
 
 Each round runs one python hello and one C++ hello in each of A, B and C, in turn, with a pause
 for the prepared sandboxes to be refilled; medians of the wall time of `run()`. Writes
@@ -40,8 +42,11 @@ LIMITS = {"cpu_ms": 5000, "wall_ms": 10_000, "memory_kb": 256 * 1024, "output_by
 
 
 def old_sandbox() -> types.ModuleType:
-    """functions/sandbox.py as it was at BEFORE, importable as `old_functions.sandbox`."""
-    package = Path(tempfile.mkdtemp(prefix="bench-old-")) / "old_functions"
+    """functions/sandbox.py as it was at BEFORE, importable as `old_functions.sandbox` (also by
+    the worker, which runs as another user: the directory is world-readable)."""
+    top = Path(tempfile.mkdtemp(prefix="bench-old-"))
+    top.chmod(0o755)
+    package = top / "old_functions"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("sandbox", "cgroups", "seccomp"):
@@ -53,6 +58,8 @@ def old_sandbox() -> types.ModuleType:
             text=True,
         ).stdout
         (package / f"{name}.py").write_text(text.replace("from functions import", "from . import"))
+    for path in package.iterdir():
+        path.chmod(0o644)
     sys.path.insert(0, str(package.parent))
     old = importlib.import_module("old_functions.sandbox")
     # Both name their groups sentinel-<pid>-<n>: the old one counts from elsewhere.
@@ -84,16 +91,23 @@ def _time(run: Any, *args: Any, **kwargs: Any) -> float:
 
 
 def worker() -> None:
-    """C: as the user sentinel, one run per line read ("python" or "cpp"), its ms written back."""
+    """C and D: as the user sentinel, for each line read ("python" or "cpp"), one run of today's
+    sandbox and one of the old sandbox's code in this same unprivileged process; both ms written
+    back. D tells the code's cost apart from what being unprivileged costs."""
     from functions import sandbox
 
-    limits = sandbox.Limits(**LIMITS)
+    sys.path.insert(0, sys.argv[3])
+    old = importlib.import_module("old_functions.sandbox")
+    importlib.import_module("old_functions.cgroups")._counter = itertools.count(10**6)
+    limits, old_limits = sandbox.Limits(**LIMITS), old.Limits(**LIMITS)
     box = json.loads(sys.argv[2])
     for line in sys.stdin:
         name = line.strip()
         argv = PROGRAMS[name][0]
-        ms = _time(sandbox.run, argv, limits=limits, box=Path(box[name]))
-        print(ms, flush=True)
+        new_ms = _time(sandbox.run, argv, limits=limits, box=Path(box[name]))
+        time.sleep(PAUSE_S)
+        old_ms = _time(old.run, argv, limits=old_limits, box_files=Path(box[name]))
+        print(new_ms, old_ms, flush=True)
 
 
 def main() -> None:
@@ -103,13 +117,14 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("run as root: the old sandbox and the switched one need it")
     old = old_sandbox()
+    old_package = str(Path(old.__file__).parent.parent)
     found = boxes()
     executor = executor_identity.prepare(REPO, Path(tempfile.mkdtemp(prefix="bench-data-")))
     if executor.uid is None or not executor.groups:
         raise SystemExit(f"the executor cannot run as {identity.USER}: {executor.reason}")
     argv = [executor.python, "-m", "benchmarks.sandbox_ab", "--worker"]
     child = subprocess.Popen(
-        [*argv, json.dumps({name: str(box) for name, box in found.items()})],
+        [*argv, json.dumps({name: str(box) for name, box in found.items()}), old_package],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -122,7 +137,13 @@ def main() -> None:
     )
     assert child.stdin is not None and child.stdout is not None
     times: dict[str, dict[str, list[float]]] = {
-        name: {"before": [], "root_executor": [], "sentinel_executor": []} for name in PROGRAMS
+        name: {
+            "before": [],
+            "root_executor": [],
+            "sentinel_executor": [],
+            "before_code_as_sentinel": [],
+        }
+        for name in PROGRAMS
     }
     old_limits = old.Limits(**LIMITS)
     new_limits = sandbox.Limits(**LIMITS)
@@ -135,12 +156,13 @@ def main() -> None:
             time.sleep(PAUSE_S)
             child.stdin.write(name + "\n")
             child.stdin.flush()
-            c = float(child.stdout.readline())
+            c, d = (float(ms) for ms in child.stdout.readline().split())
             time.sleep(PAUSE_S)
             if round_ >= 3:
                 times[name]["before"].append(a)
                 times[name]["root_executor"].append(b)
                 times[name]["sentinel_executor"].append(c)
+                times[name]["before_code_as_sentinel"].append(d)
     child.stdin.close()
     child.wait()
     executor.release()
