@@ -1006,3 +1006,34 @@ def test_directories_a_killed_executor_left_are_removed_at_the_next_start(tmp_pa
     executor_app(settings)  # an executor starting on this work directory
     assert [p for p in left if p.exists()] == []
     assert all(p.exists() for p in kept)
+
+
+def test_a_run_inherits_no_descriptor_but_its_three_streams() -> None:
+    """bwrap reads its --args, --seccomp, --json-status-fd and --file descriptors and closes
+    them: the program has stdin, stdout and stderr only (the fd listing its own)."""
+    code = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
+    result = execute("python", code)
+    assert result.verdict == "accepted", result
+    assert result.output in ("[0, 1, 2]\n", "[0, 1, 2, 3]\n"), result.output
+
+
+def test_executor_groups_of_a_supervisor_that_is_gone_are_removed() -> None:
+    from sentinel import executor_identity
+
+    parents = [
+        p for p in (executor_identity._own_group(c) for c in cgroups.CONTROLLERS) if p is not None
+    ]
+    if os.geteuid() != 0 or not parents or not all(os.access(p, os.W_OK) for p in parents):
+        pytest.skip("no cgroup v1 groups of our own to make executor groups in")
+    dead = _a_dead_pid()
+    stale = [p / f"{executor_identity.PREFIX}{dead}-0" for p in parents]
+    live = [p / f"{executor_identity.PREFIX}{os.getpid()}-999999" for p in parents]
+    for path in stale + live:
+        path.mkdir()
+    try:
+        executor_identity.sweep_stale()
+        assert [p for p in stale if p.exists()] == []
+        assert all(p.exists() for p in live)
+    finally:
+        for path in live:
+            path.rmdir()
