@@ -82,16 +82,7 @@ class Usage:
 
 def delegation() -> Delegation | None:
     """The groups this process may create children in (v1 first, then v2), or None (rlimits)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    own: dict[str, str] = {}
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(","):
-            own[controller] = path
-    found = _v1(own) or _v2()
+    found = _v1(own_v1_groups()) or _v2()
     if found is None:
         return None
     try:  # a probe: the directory may be writable and still refuse children
@@ -101,12 +92,24 @@ def delegation() -> Delegation | None:
     return found
 
 
-def _v1(own: dict[str, str]) -> Delegation | None:
+def own_v1_groups() -> dict[str, Path]:
+    """This process's group directory in each v1 hierarchy, by controller, as
+    /proc/self/cgroup says (the supervisor nests the executor's groups there too)."""
+    own: dict[str, Path] = {}
+    for line in _lines(Path("/proc/self/cgroup")):
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            if controller:
+                own[controller] = ROOT / controller / path.lstrip("/")
+    return own
+
+
+def _v1(own: dict[str, Path]) -> Delegation | None:
     parents: dict[str, Path] = {}
     for controller in CONTROLLERS:
         if controller not in own:
             return None
-        parent = ROOT / controller / own[controller].lstrip("/")
+        parent = own[controller]
         if not (parent / "cgroup.procs").exists() or not os.access(parent, os.W_OK):
             return None
         parents[controller] = parent
@@ -325,7 +328,7 @@ def sweep_stale(where: Delegation) -> list[Path]:
             if match is None or not path.is_dir():
                 continue
             pid = int(match.group(1))
-            if pid == os.getpid() or _alive(pid):
+            if pid == os.getpid() or alive(pid):
                 continue
             group = Group({controller: path}, where.version)
             group.kill()
@@ -334,7 +337,8 @@ def sweep_stale(where: Delegation) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (also one of another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -13,6 +13,7 @@ test suite calling the runner directly) switches bwrap to the dedicated user `se
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import stat
@@ -32,8 +33,10 @@ class HostIds:
     switch: bool
 
 
+@functools.cache
 def sandbox_ids() -> HostIds:
-    """The host identity every sandbox of this process runs as (never uid 0)."""
+    """The host identity every sandbox of this process runs as (never uid 0). Looked up once
+    per process: every run asks, and a passwd lookup is file I/O."""
     if os.geteuid() != 0:
         return HostIds(os.geteuid(), os.getegid(), switch=False)
     try:

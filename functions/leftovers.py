@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from functions import cgroups
+
 PATTERNS = ("job-*", "stage-*", "evict-*")
 
 
@@ -33,4 +35,4 @@ def sweep(*parents: Path) -> int:
 def _owner_is_gone(name: str) -> bool:
     parts = name.split("-")
     owner = parts[1] if len(parts) > 2 else ""
-    return owner.isdigit() and not Path(f"/proc/{owner}").exists()
+    return owner.isdigit() and not cgroups.alive(int(owner))

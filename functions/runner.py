@@ -238,7 +238,6 @@ def _compile_staged(
         try:
             compile_cache.link_copy(hit.box, box)
             stage = StageResult(**{**hit.meta["stage"], "cached": True})
-            cache.discard(staged)
             return _Compiled(written.entry, stage, str(hit.meta.get("message", "")))
         except (OSError, KeyError, TypeError):  # evicted meanwhile: compile after all
             shutil.rmtree(box, ignore_errors=True)
@@ -294,7 +293,6 @@ def _compile_staged(
     else:
         (staged / "box").mkdir(parents=True, exist_ok=True)
         (staged / "box").rename(box)
-        cache.discard(staged)
     return _Compiled(written.entry, stage, message)
 
 

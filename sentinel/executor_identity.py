@@ -172,11 +172,7 @@ print(sys.version_info[:2])"""
 
 
 def _own_group(controller: str) -> Path | None:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return cgroups.ROOT / controller / path.lstrip("/")
-    return None
+    return cgroups.own_v1_groups().get(controller)
 
 
 def _delegate(uid: int, gid: int) -> list[Path]:
@@ -208,7 +204,7 @@ def sweep_stale() -> None:
             continue
         for group in parent.glob(f"{PREFIX}*"):
             owner = group.name.removeprefix(PREFIX).split("-")[0]
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            if owner.isdigit() and not cgroups.alive(int(owner)):
                 _remove_tree(group)
 
 
