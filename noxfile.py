@@ -3,11 +3,15 @@ lint alone, and bench. `./nox.sh` installs nox first when it is missing."""
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
 PYTHON = "3.11"
+# The container tests' Debian packages (scripts/podman-images.sh): podman with runc, not crun.
+CONTAINER_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "slirp4netns", "fuse-overlayfs")
 
 
 def _system_packages(session: nox.Session) -> None:
@@ -47,8 +51,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite, slow tests included, after lint and types."""
-    _system_packages(session)
+    """The whole suite, slow tests included, after lint and types. As root, also what
+    tests/test_pod.py builds and runs images with (podman, runc, debootstrap)."""
+    if os.geteuid() == 0:
+        session.run("bash", "scripts/ensure-system-packages.sh", *CONTAINER_PACKAGES, external=True)
+    else:
+        _system_packages(session)
     session.install("-e", ".[test,lint]")
     _lint(session)
     session.run("pytest", *session.posargs)

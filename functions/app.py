@@ -15,7 +15,7 @@ import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
-from functions import identity, leftovers, precompiled, runner, sandbox
+from functions import identity, leftovers, precompiled, procfs, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
 from functions.readiness import Readiness
@@ -23,6 +23,7 @@ from functions.running import RunningJobs
 from functions.settings import ExecutorSettings
 
 log = structlog.get_logger(__name__)
+NO_PROCFS = "a private /proc in the sandbox (this host's /proc is masked: functions/procfs.py)"
 
 
 def create_app(settings: ExecutorSettings | None = None) -> Flask:
@@ -39,6 +40,10 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         for name in wanted
         if name in registry and name not in languages
     }
+    if procfs.mode() == procfs.STATIC:
+        for name in [n for n, lang in languages.items() if lang.needs_procfs]:
+            unavailable[name] = [NO_PROCFS]
+            del languages[name]
     swept = sandbox.sweep_stale()
     left = leftovers.sweep(settings.work_dir, runner.cache_for(settings).root / ".tmp")
     if swept or left:
@@ -126,6 +131,8 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             executor=settings.name,
             languages=sorted(languages),
             limits=sandbox.limits_mode(),
+            # The sandbox's /proc: "private" procfs, or the "static" stand-in of a masked /proc.
+            proc=procfs.mode(),
             compileCache=_cache_stats(settings),
             # Who the executor and its sandboxes are on the host (never root for sandboxes).
             user=os.geteuid(),

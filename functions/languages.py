@@ -42,6 +42,10 @@ class Language:
     # held to the run's limits (functions/runner.py compile_limits).
     compile_runs_code: bool = False
     out_of_memory: tuple[str, ...] = ()
+    # The runtime needs a real /proc (Mono: glibc's pthread_getattr_np reads /proc/self/maps
+    # for the main thread's stack): unavailable where the sandbox's /proc is the static
+    # stand-in (functions/procfs.py).
+    needs_procfs: bool = False
     main_class: str | None = None
     source_suffixes: tuple[str, ...] = ()
     compiler_options: tuple[str, ...] = ()
@@ -187,6 +191,7 @@ def _language(key: str, table: dict[str, object]) -> Language:
         heap_percent=heap_percent,
         address_space_limit=bool(table.get("address_space_limit", True)),
         compile_runs_code=bool(table.get("compile_runs_code", False)),
+        needs_procfs=bool(table.get("needs_procfs", False)),
         out_of_memory=strings("out_of_memory"),
         main_class=str(main_class) if main_class else None,
         source_suffixes=strings("source_suffixes"),

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions import box_files, cgroups, identity, seccomp
+from functions import box_files, cgroups, identity, procfs, seccomp
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534  # the uid inside; outside it is functions/identity.py's
@@ -147,7 +147,7 @@ def run(
     )
     where = delegation()
     fixed = _rlimits(limits, grouped=where is not None) if identity.sandbox_ids().switch else None
-    key = (command, binds, len(files), fixed)
+    key = (command, binds, len(files), fixed, procfs.mode())
     prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
     _SPARES.refill(key)
     started = time.monotonic()
@@ -229,7 +229,8 @@ def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) ->
 
 
 _Rlimits = tuple[tuple[int, int, int], ...]
-_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, _Rlimits | None]
+# (command, binds, files, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, _Rlimits | None, str]
 PRLIMIT = "/usr/bin/prlimit"
 _PRLIMIT_NAMES = {
     resource.RLIMIT_CPU: "cpu",
@@ -294,13 +295,22 @@ class _Prepared:
     def spawn(cls, key: _Key, where: cgroups.Delegation | None) -> _Prepared:
         """Start one. bwrap gets an empty environment and, when this process is root, the
         unprivileged identity (then CPython forks instead of vfork: a root executor pays it)."""
-        argv, binds, n_files, fixed = key
+        argv, binds, n_files, fixed, proc_mode = key
         ids = identity.sandbox_ids()
         args_r, args_w = os.pipe()
         status_r, status_w = os.pipe()
         stdin_fd = os.memfd_create("stdin", 0)
         file_fds = [os.memfd_create("file", 0) for _ in range(n_files)]
         filter_fd = seccomp.memfd()
+        # The static /proc's copy of stdin: its own open file, so bwrap's copying leaves fd 0's
+        # offset alone (functions/procfs.py).
+        stdin_copy = (
+            os.open(f"/proc/self/fd/{stdin_fd}", os.O_RDONLY)
+            if proc_mode == procfs.STATIC
+            else None
+        )
+        passed = (args_r, filter_fd, status_w, *file_fds)
+        passed += (stdin_copy,) if stdin_copy is not None else ()
         group = cgroups.Group.create(where) if where is not None else None
         switch: dict[str, object] = (
             {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
@@ -308,6 +318,7 @@ class _Prepared:
         try:
             command = [
                 *_sandbox_args(binds, filter_fd),
+                *procfs.args(_program_of(argv), stdin_copy),
                 "--json-status-fd",
                 str(status_w),
                 "--args",
@@ -322,7 +333,7 @@ class _Prepared:
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(args_r, filter_fd, status_w, *file_fds),
+                pass_fds=passed,
                 start_new_session=True,
                 env={},
                 **switch,  # type: ignore[call-overload]
@@ -337,6 +348,8 @@ class _Prepared:
             os.close(args_r)
             os.close(filter_fd)
             os.close(status_w)
+            if stdin_copy is not None:
+                os.close(stdin_copy)
         os.set_blocking(status_r, False)
         prepared = cls(
             process, args_w, stdin_fd, status_r, file_fds, group, rlimits_fixed=fixed is not None
@@ -533,9 +546,15 @@ def _sandbox_args(binds: Sequence[tuple[str, str]], filter_fd: int) -> list[str]
             args += ["--ro-bind", str(host), f"/{top}"]
     for host_path, inside in binds:
         args += ["--ro-bind", host_path, inside]
-    # bwrap covers /proc/sys, /proc/sysrq-trigger, /proc/irq and /proc/bus read-only itself.
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    # /proc and /dev follow (functions/procfs.py); with a private procfs, bwrap covers
+    # /proc/sys, /proc/sysrq-trigger, /proc/irq and /proc/bus read-only itself.
     return args
+
+
+def _program_of(command: Sequence[str]) -> Sequence[str]:
+    """The program's own command line, without the wrapper that packs a compile's /box."""
+    pack = len(box_files.PACK)
+    return command[pack:] if tuple(command[:pack]) == box_files.PACK else command
 
 
 def _run_args(

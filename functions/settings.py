@@ -55,6 +55,9 @@ class ExecutorSettings:
     slots: int = os.cpu_count() or 2
     # Spare threads beyond the slots, so /health answers while every slot runs a job.
     health_threads: int = 0
+    # The sandbox's /proc (functions/procfs.py): "auto" probes whether the kernel mounts a fresh
+    # procfs here (not in a container with a masked /proc); "private" or "static" forces one.
+    sandbox_proc: str = "auto"
 
     @property
     def cache_root(self) -> Path:
@@ -65,7 +68,8 @@ class ExecutorSettings:
     def from_env(cls) -> ExecutorSettings:
         """PORT, SENTINEL_LANGUAGES, SENTINEL_REGISTRY, SENTINEL_WORK_DIR, SENTINEL_MAX_*,
         SENTINEL_DEFAULT_*,
-        SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB and SENTINEL_CACHE_DIR."""
+        SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB, SENTINEL_CACHE_DIR, SENTINEL_SLOTS,
+        SENTINEL_HEALTH_THREADS and SENTINEL_SANDBOX_PROC."""
         cache_dir = os.environ.get("SENTINEL_CACHE_DIR")
         wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
         return cls(
@@ -98,4 +102,5 @@ class ExecutorSettings:
             cache_dir=Path(cache_dir) if cache_dir else None,
             slots=_int("SENTINEL_SLOTS", cls.slots),
             health_threads=_int("SENTINEL_HEALTH_THREADS", cls.health_threads),
+            sandbox_proc=os.environ.get("SENTINEL_SANDBOX_PROC") or cls.sandbox_proc,
         )

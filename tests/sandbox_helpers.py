@@ -8,12 +8,21 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from eventing.contract import ExecutionResult, Limits, Submission, TestCase
-from functions import cgroups, runner, sandbox
-from functions.languages import load_registry, served
+from functions import cgroups, procfs, runner, sandbox
+from functions.languages import Language, load_registry, served
 from functions.settings import ExecutorSettings
 
-LANGUAGES = served(load_registry(), None)
+INSTALLED = served(load_registry(), None)
+# What can run under this process's /proc mode (functions/procfs.py): under the static stand-in,
+# not the languages that need a real procfs (the executor lists them unavailable, as here).
+LANGUAGES = {
+    name: lang
+    for name, lang in INSTALLED.items()
+    if procfs.mode() == procfs.PRIVATE or not lang.needs_procfs
+}
 # Compiles are held to tighter limits here so a compile bomb is stopped in seconds.
 SETTINGS = ExecutorSettings(compile_cpu_ms=4000, compile_wall_ms=8000)
 
@@ -28,6 +37,7 @@ def execute(
     settings: ExecutorSettings = SETTINGS,
 ) -> ExecutionResult:
     """Run `code` as the executor would, without HTTP."""
+    runnable = language_or_skip(language)
     submission = Submission(
         id=uuid.uuid4().hex,
         code=code,
@@ -36,7 +46,14 @@ def execute(
         test_cases=cases,
         limits=limits or Limits(),
     )
-    return runner.execute(submission, LANGUAGES[language], settings)
+    return runner.execute(submission, runnable, settings)
+
+
+def language_or_skip(name: str) -> Language:
+    """The registry's language, or a skip where this /proc mode cannot run it."""
+    if name in INSTALLED and name not in LANGUAGES:
+        pytest.skip(f"{name} needs a private /proc; this run's is {procfs.mode()}")
+    return LANGUAGES[name]
 
 
 def leftovers() -> list[str]:

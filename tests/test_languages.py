@@ -8,7 +8,7 @@ import pytest
 
 from eventing.contract import Limits, TestCase
 from tests.conftest import Stack
-from tests.sandbox_helpers import LANGUAGES, execute, leftovers
+from tests.sandbox_helpers import INSTALLED, LANGUAGES, execute, leftovers
 
 HELLO = {
     "python": 'print("Hello, world!")',
@@ -171,13 +171,14 @@ func main() {
 \tfmt.Println("done")
 }""",
 }
-LANGS = sorted(HELLO)
+# Under the static /proc, the languages that need a real one are the executor's unavailable ones.
+LANGS = sorted(set(HELLO) & set(LANGUAGES))
 BUSY_LANGS = ["cpp", "go", "java", "javascript", "python"]
 
 
 def test_every_installed_language_has_its_test_programs() -> None:
     """Adding a language to the registry without its row of test programs fails here."""
-    installed = set(LANGUAGES)
+    installed = set(INSTALLED)
     for programs in (HELLO, ECHO, BROKEN, COMPILER_SAYS, CRASH):
         assert set(programs) == installed
 

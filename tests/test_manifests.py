@@ -47,7 +47,13 @@ LANGUAGES = [
     "pascal",
     "fortran",
 ]
-KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/production", "overlays/gvisor"]
+KUSTOMIZATIONS = [
+    "base",
+    "overlays/dev",
+    "overlays/production",
+    "overlays/gvisor",
+    "overlays/security-profiles-operator",
+]
 KUBERNETES_VERSION = "1.32.0"  # the oldest Kubernetes Knative 1.22 supports
 KNATIVE_GROUPS = ("serving.knative.dev", "eventing.knative.dev")
 # The Knative Services besides one per executor (config/base/3xx-executor-<language>.yaml).
@@ -221,7 +227,13 @@ def test_python_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_core_kinds_are_valid(kustomization: str) -> None:
-    core = [r for r in render(kustomization) if not r["apiVersion"].startswith(KNATIVE_GROUPS)]
+    # The Security Profiles Operator's SeccompProfile has no schema here: tests/test_seccomp_profile.py
+    # checks its spec against the kubelet's file.
+    core = [
+        r
+        for r in render(kustomization)
+        if not r["apiVersion"].startswith((*KNATIVE_GROUPS, "security-profiles-operator."))
+    ]
     assert {r["kind"] for r in core} >= {"Deployment", "StatefulSet", "NetworkPolicy", "Service"}
     problems = {r["metadata"]["name"]: core_errors(r) for r in core}
     assert not {name: errors for name, errors in problems.items() if errors}
@@ -637,3 +649,21 @@ def test_only_jobs_with_a_callback_are_routed_to_the_callbacks_service(path: Pat
             assert doc["spec"]["filter"]["attributes"].get("callback") == "true", doc
             found += 1
     assert found == 2
+
+
+def test_the_operator_overlay_points_every_executor_at_the_operators_profile() -> None:
+    rendered = render("overlays/security-profiles-operator")
+    profiles = [r for r in rendered if r["kind"] == "SeccompProfile"]
+    assert [p["metadata"]["name"] for p in profiles] == ["sentinel-executor"]
+    executors = [
+        r
+        for r in rendered
+        if r["kind"] == "Service" and r["metadata"]["name"].startswith("executor-")
+    ]
+    assert len(executors) == len(EXECUTORS)
+    for executor in executors:
+        container = executor["spec"]["template"]["spec"]["containers"][0]
+        assert container["securityContext"]["seccompProfile"] == {
+            "type": "Localhost",
+            "localhostProfile": "operator/sentinel/sentinel-executor.json",
+        }

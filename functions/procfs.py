@@ -1,0 +1,104 @@
+"""What a sandbox has at /proc: a private procfs of its own pid namespace, or a static stand-in.
+
+Why two: the kernel mounts a fresh procfs inside a user namespace only where the procfs already
+mounted is fully visible. A container runtime's default /proc is not (it covers /proc/kcore,
+/proc/keys, /proc/sys and others: Kubernetes' `procMount: Default`), so in a pod bwrap's
+`--proc` fails with EPERM (../shared/FACTS.md), and stock Knative allows neither
+`procMount: Unmasked` nor `hostUsers: false`. Binding the container's own /proc instead would
+show the sandbox every process of the pod under the same uid: the executor and the other runs,
+with their memory, files and working directories. So where a fresh procfs is refused, the
+sandbox gets no procfs at all: a read-only tmpfs holding only what programs commonly look for,
+
+- `/proc/self/exe`, a link to the program's own binary (the Java launcher finds libjli through
+  it; rustc, Node and Go ask it for their own path);
+- `/proc/self/fd/0`, a copy of the run's standard input, so that `/dev/stdin` and `/dev/fd/0`
+  (links into /proc/self/fd) read it, as `fs.readFileSync("/dev/stdin")` and shell scripts do.
+
+What it costs: no /proc/<pid>, /proc/self/status, /proc/meminfo or /proc/cpuinfo inside;
+`/dev/stdout` and `/dev/stderr` by path do not exist (a program writes to its descriptors 1 and
+2, or gets ENOENT); a program that reads some of fd 0 and then opens /dev/stdin reads from the
+start. What it does not cost: isolation. The pid namespace is still private, and with nothing
+of procfs mounted there is less to see than with a private one (the hostile suite runs in both
+modes: tests/test_hostile.py). /health reports the mode (`proc`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Sequence
+
+from functions import identity
+from functions.settings import ExecutorSettings
+
+PRIVATE = "private"
+STATIC = "static"
+MODES = (PRIVATE, STATIC)
+BWRAP = "/usr/bin/bwrap"
+_SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+_MODE: list[str] = []
+_LOCK = threading.Lock()
+
+
+def mode() -> str:
+    """The mode of this process: the setting `SENTINEL_SANDBOX_PROC` when it names one, else
+    what the kernel allows here (probed once)."""
+    with _LOCK:
+        if not _MODE:
+            wanted = ExecutorSettings.from_env().sandbox_proc
+            _MODE.append(wanted if wanted in MODES else _probe())
+        return _MODE[0]
+
+
+def _probe() -> str:
+    """Whether bwrap, run as the sandbox's host uid, may mount a fresh procfs here."""
+    if not os.access(BWRAP, os.X_OK):
+        return PRIVATE  # nothing runs anyway; the sandbox says why
+    ids = identity.sandbox_ids()
+    switch: dict[str, object] = (
+        {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
+    )
+    command = [BWRAP, "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"]
+    command += ["--proc", "/proc", "--", "/bin/true"]
+    try:
+        done = subprocess.run(  # type: ignore[call-overload]
+            command, env={}, capture_output=True, timeout=20, check=False, **switch
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return PRIVATE
+    refused = b"Can't mount proc" in done.stderr
+    return STATIC if done.returncode != 0 and refused else PRIVATE
+
+
+def exe_of(argv: Sequence[str]) -> str:
+    """Where /proc/self/exe points in the static mode: the program's binary, links resolved."""
+    program = argv[0]
+    found = program if os.path.isabs(program) else shutil.which(program, path=_SEARCH_PATH)
+    if found and os.path.exists(found):
+        return os.path.realpath(found)
+    return found or program
+
+
+def args(argv: Sequence[str], stdin_copy_fd: int | None) -> list[str]:
+    """bwrap's arguments for /proc and /dev (after the toolchain's binds)."""
+    if stdin_copy_fd is None:
+        return ["--proc", "/proc", "--dev", "/dev"]
+    return [
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/proc",
+        "--dir",
+        "/proc/self/fd",
+        "--symlink",
+        exe_of(argv),
+        "/proc/self/exe",
+        "--file",
+        str(stdin_copy_fd),
+        "/proc/self/fd/0",
+        "--remount-ro",
+        "/proc",
+    ]
