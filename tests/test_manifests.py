@@ -227,8 +227,8 @@ def test_python_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_core_kinds_are_valid(kustomization: str) -> None:
-    # The Security Profiles Operator's SeccompProfile has no schema here: tests/test_seccomp_profile.py
-    # checks its spec against the kubelet's file.
+    # The Security Profiles Operator's SeccompProfile has no schema here:
+    # tests/test_seccomp_profile.py checks its spec against the kubelet's file.
     core = [
         r
         for r in render(kustomization)

@@ -378,7 +378,7 @@ def test_the_whole_stack_in_one_pod_takes_a_job_through(
                     "--requirepass",
                     REDIS_PASSWORD,
                 ),
-            )  # fmt: skip
+            )
         )
         start("sink", "localhost/sentinel/sink:latest", "8082")
         start("broker-ingress", "localhost/sentinel/broker-ingress:latest", "8084")
