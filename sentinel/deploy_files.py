@@ -115,7 +115,7 @@ def triggers(current: str, languages: list[str], where: TriggersFile) -> str:
         EXECUTE_TRIGGER.format(id=language, in_flight=where.in_flight, timeout=where.timeout)
         for language in languages
     )
-    before = "---\n".join(documents[: execute[0]] + [""]) if execute[0] else ""
+    before = "---\n".join([*documents[: execute[0]], ""]) if execute[0] else ""
     after = "---\n".join(documents[execute[-1] + 1 :])
     return before + header + block + after
 
