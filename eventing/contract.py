@@ -152,6 +152,25 @@ MAX_FILES = 64
 MAX_FILE_DEPTH = 8
 
 
+class Program(_Model):
+    """A problem setter's own program: a checker that judges each test case
+    (functions/special_judge.py). Its source as a submission's (`code`, or `files` whose first
+    is the entry point; further files such as testlib.h beside it), its language, its limits
+    (the executor's defaults when unset; never above its maxima)."""
+
+    language: str = Field(min_length=1)
+    files: list[SourceFile] | None = Field(default=None, min_length=1, max_length=MAX_FILES)
+    code: str | None = Field(default=None, min_length=1, validate_default=True)
+    limits: Limits = Limits()
+
+    @field_validator("code")
+    @classmethod
+    def _code_or_files(cls, code: str | None, info: ValidationInfo) -> str | None:
+        if code is None and not info.data.get("files"):
+            raise ValueError("code is required (or files, whose first is the entry point)")
+        return code
+
+
 class SubmissionRequest(_Model):
     """What a client submits (the public API's body): what to run, on what, judged how.
 
@@ -176,6 +195,8 @@ class SubmissionRequest(_Model):
     compiler_options: str | None = None  # checked against the language's allowed options
     redirect_stderr_to_stdout: bool = False
     number_of_runs: int = Field(default=1, ge=1, le=20)  # Judge0's: times and memory averaged
+    # A checker program decides each test case instead of `compare` (testlib's conventions).
+    checker: Program | None = None
 
     @field_validator("code")
     @classmethod
@@ -264,6 +285,10 @@ class TestResult(_Model):
     signal: str | None = None
     name: str | None = None
     points: float | None = None  # earned: the case's points when passed, else 0
+    # With a checker program: its run (times, memory, exit code, its own verdict) and its
+    # message (its report's text).
+    checker: StageResult | None = None
+    message: str | None = None
 
 
 class StageResult(_Model):
@@ -280,6 +305,9 @@ class StageResult(_Model):
     # True when the compile cache answered: the compiler did not run, and the times and memory
     # are those of the compile that filled the cache.
     cached: bool | None = None
+
+
+TestResult.model_rebuild()  # its `checker` is a StageResult, defined after it
 
 
 class ExecutionResult(_Model):

@@ -44,6 +44,13 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         for name in [n for n, lang in languages.items() if lang.needs_procfs]:
             unavailable[name] = [NO_PROCFS]
             del languages[name]
+    # A checker program may be in any installed language of the registry (python always is:
+    # the executor is written in it), not only the ones this executor serves.
+    checker_languages = {
+        name: lang
+        for name, lang in served(registry, None).items()
+        if not (lang.needs_procfs and procfs.mode() == procfs.STATIC)
+    }
     swept = sandbox.sweep_stale()
     left = leftovers.sweep(settings.work_dir, runner.cache_for(settings).root / ".tmp")
     if swept or left:
@@ -64,7 +71,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         event's delay), run, bounded."""
         finished = started.announce(submission, language.id)
         try:
-            result = runner.execute(submission, language, settings)
+            result = runner.execute(submission, language, settings, checker_languages)
         finally:
             finished()  # no started event for a job shorter than its delay
         return contract.bounded(result, settings.max_result_bytes)

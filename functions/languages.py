@@ -42,6 +42,9 @@ class Language:
     # held to the run's limits (functions/runner.py compile_limits).
     compile_runs_code: bool = False
     out_of_memory: tuple[str, ...] = ()
+    # stderr texts of a program that died of an uncaught exception (functions/special_judge.py:
+    # a checker that exits 1 so crashed; it did not judge).
+    uncaught_error: tuple[str, ...] = ()
     # The runtime needs a real /proc (Mono: glibc's pthread_getattr_np reads /proc/self/maps
     # for the main thread's stack): unavailable where the sandbox's /proc is the static
     # stand-in (functions/procfs.py).
@@ -193,6 +196,7 @@ def _language(key: str, table: dict[str, object]) -> Language:
         compile_runs_code=bool(table.get("compile_runs_code", False)),
         needs_procfs=bool(table.get("needs_procfs", False)),
         out_of_memory=strings("out_of_memory"),
+        uncaught_error=strings("uncaught_error"),
         main_class=str(main_class) if main_class else None,
         source_suffixes=strings("source_suffixes"),
         compiler_options=strings("compiler_options"),

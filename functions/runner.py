@@ -23,14 +23,15 @@ import structlog
 
 from eventing.contract import (
     ExecutionResult,
+    Program,
     StageResult,
     Submission,
     TestCase,
     TestResult,
     Verdict,
 )
-from functions import checkers, compile_cache, grading, precompiled, sandbox, sources
-from functions.languages import Language
+from functions import checkers, compile_cache, grading, precompiled, sandbox, sources, special_judge
+from functions.languages import Language, load_registry, served
 from functions.settings import ExecutorSettings
 
 log = structlog.get_logger(__name__)
@@ -110,17 +111,22 @@ def compile_limits(
 
 
 def execute(
-    submission: Submission, language: Language, settings: ExecutorSettings
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    catalog: dict[str, Language] | None = None,
 ) -> ExecutionResult:
     """Run `submission` and return its result; never raises for what the code does.
 
     A sandbox that cannot start raises SandboxUnavailable: that is the service's failure, not
-    a verdict on the code (functions/app.py answers 503, and the broker retries)."""
+    a verdict on the code (functions/app.py answers 503, and the broker retries). `catalog`:
+    the languages a checker program may be written in (default: every installed one of the
+    registry; an executor image always has python, the language it is written in)."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     # The pid in the name: what a killed executor left is removed at the next start.
     work = Path(tempfile.mkdtemp(prefix=f"job-{os.getpid()}-", dir=settings.work_dir))
     try:
-        return _execute(submission, language, settings, work)
+        return _execute(submission, language, settings, work, catalog)
     except sandbox.SandboxUnavailable:
         raise  # the executor answers 503: the broker retries, elsewhere when there is one
     except Exception as exc:  # an infrastructure fault, not the user's code
@@ -144,7 +150,11 @@ class _Compiled:
 
 
 def _execute(
-    submission: Submission, language: Language, settings: ExecutorSettings, work: Path
+    submission: Submission,
+    language: Language,
+    settings: ExecutorSettings,
+    work: Path,
+    catalog: dict[str, Language] | None,
 ) -> ExecutionResult:
     box = work / "box"
     options = tuple((submission.compiler_options or "").split())
@@ -166,15 +176,63 @@ def _execute(
             compile_output=compiled.message,
             compile=compiled.stage,
         )
+    checker: special_judge.Checker | None = None
+    if submission.checker is not None:
+        prepared = _prepare_checker(submission, submission.checker, settings, work, catalog)
+        if isinstance(prepared, str):
+            return _unrun(submission, language, settings, "internal_error", error=prepared)
+        checker = prepared
     limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
     results: list[TestResult] = []
     for case in cases:
-        result = _run_case(submission, case, language, limits, box, compiled.entry)
+        result = _run_case(submission, case, language, limits, box, compiled.entry, checker, work)
         results.append(result)
         if submission.stop_on_first_failure and result.verdict != "accepted":
             break
     return _summarise(submission, language, settings, results, compiled.stage)
+
+
+_INSTALLED: dict[Path, dict[str, Language]] = {}
+
+
+def _installed(settings: ExecutorSettings) -> dict[str, Language]:
+    if settings.registry_path not in _INSTALLED:
+        _INSTALLED[settings.registry_path] = served(load_registry(settings.registry_path), None)
+    return _INSTALLED[settings.registry_path]
+
+
+def _prepare_checker(
+    submission: Submission,
+    program: Program,
+    settings: ExecutorSettings,
+    work: Path,
+    catalog: dict[str, Language] | None,
+) -> special_judge.Checker | str:
+    """The submission's checker, compiled (through the compile cache, like any compile), or
+    why it cannot judge: the problem setter's fault, never the submission's."""
+    languages = catalog if catalog is not None else _installed(settings)
+    language = languages.get(program.language.strip().lower())
+    if language is None:
+        return f"the checker's language {program.language!r} is not installed on this executor"
+    as_submission = Submission(
+        id=f"{submission.id}-checker",
+        language=language.id,
+        code=program.code,
+        files=program.files,
+        limits=program.limits,
+    )
+    box = work / "checker"
+    if language.compile:
+        compiled = _compile(as_submission, language, settings, (), box, work / "checker-work")
+        if compiled.failed:
+            return f"the checker did not compile: {compiled.message[: special_judge.MESSAGE_CHARS]}"
+        entry = compiled.entry
+    else:
+        box.mkdir()
+        entry = sources.write(as_submission, language, box).entry
+    limits = run_limits(as_submission, language, settings)
+    return special_judge.Checker(language, box, entry, limits)
 
 
 def _refused(language: Language, options: tuple[str, ...]) -> str:
@@ -341,6 +399,8 @@ def _run_case(
     limits: sandbox.Limits,
     box: Path,
     source: str,
+    checker: special_judge.Checker | None = None,
+    work: Path | None = None,
 ) -> TestResult:
     argv = (*language.expand(language.run, limits.memory_kb, source), *submission.args)
     if submission.redirect_stderr_to_stdout:
@@ -359,7 +419,7 @@ def _run_case(
         verdict = grading.verdict(
             outcome,
             limits,
-            case.expected,
+            None if checker is not None else case.expected,  # the checker compares
             _text(outcome.stdout),
             submission.compare,
             language.out_of_memory,
@@ -371,10 +431,23 @@ def _run_case(
     outcome, verdict = runs[-1]
     actual = _text(outcome.stdout)
     error = _text(outcome.stderr)
+    judged = None
+    if checker is not None and verdict == "accepted":  # it ran to a normal end: judge it
+        assert work is not None
+        scratch = Path(tempfile.mkdtemp(prefix="check-", dir=work))
+        try:
+            judged = checker.judge(case.input, actual, case.expected or "", scratch, case.points)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        verdict = judged.verdict
     if verdict == "wrong_answer" and submission.compare == "regex" and case.expected is not None:
         note = checkers.pattern(actual, case.expected).note
         error += f"\n[{note}]" if note else ""
-    passed = None if case.expected is None else verdict == "accepted"
+    passed = None if case.expected is None and judged is None else verdict == "accepted"
+    if judged is not None and judged.points is not None:
+        points: float | None = judged.points
+    else:
+        points = None if case.points is None else (case.points if verdict == "accepted" else 0.0)
     return TestResult(
         input=case.input,
         expected=case.expected,
@@ -388,7 +461,9 @@ def _run_case(
         exit_code=outcome.exit_code,
         signal=outcome.signal_name,
         name=case.name,
-        points=None if case.points is None else (case.points if verdict == "accepted" else 0.0),
+        points=points,
+        checker=judged.run if judged is not None else None,
+        message=judged.message if judged is not None else None,
     )
 
 

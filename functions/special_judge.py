@@ -1,0 +1,147 @@
+"""Checker programs (special judges): a problem setter's program decides each test case.
+
+The conventions are testlib's, so checkers written for Codeforces, Polygon or DMOJ work: the
+checker runs as `<its run command> input.txt output.txt answer.txt` in a sandbox of its own,
+whose /box holds its compiled files and those three (the test's input, the submission's output,
+the expected answer, empty when the case has none). Its exit code is the verdict:
+
+    0 accepted        1 wrong answer       2 presentation error (wrong_answer; the message says)
+    3 the checker's own failure (internal_error)
+    7 points: the first number of its report's first line ("points 0.5 ..." or "0.5 ...") is
+      what the test earned (capped at the case's points; accepted when it earns them all)
+
+Its report (the message) is what it wrote to stderr, where testlib writes, else its stdout.
+A checker that dies of an uncaught exception (Python exits 1 then) crashed; it did not judge.
+
+Whose fault: everything the checker does wrong (exit 3 or any code not above, a crash, a limit
+it hits, a report without points) is the problem setter's, never the submission's: the test's
+verdict is internal_error with the reason, and never accepted. The checker is held to its own
+limits (the executor's defaults and maxima) and sees nothing of the submission but its output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventing.contract import StageResult, Verdict
+from functions import compile_cache, grading, sandbox
+from functions.languages import Language
+
+INPUT, OUTPUT, ANSWER = "input.txt", "output.txt", "answer.txt"
+MESSAGE_CHARS = 4096
+_EXITS: dict[int, Verdict] = {0: "accepted", 1: "wrong_answer", 2: "wrong_answer"}
+POINTS_EXIT = 7
+FAILED_EXIT = 3
+_NUMBER = re.compile(r"^\s*(?:points\s+)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the checker made of one test: the verdict, its message, the points it gave (exit
+    7 only) and its own run."""
+
+    verdict: Verdict
+    message: str
+    points: float | None
+    run: StageResult
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A compiled checker: its language, its compiled box, its entry file and its limits."""
+
+    language: Language
+    box: Path
+    entry: str
+    limits: sandbox.Limits
+
+    def judge(
+        self, case_input: str, output: str, answer: str, work: Path, case_points: float | None
+    ) -> Judgement:
+        """Run the checker on one test's three files (in `work`, removed by the caller)."""
+        box = work / "checker-box"
+        compile_cache.link_copy(self.box, box)
+        for name, text in ((INPUT, case_input), (OUTPUT, output), (ANSWER, answer)):
+            (box / name).write_text(text)
+        memory_kb = self.limits.memory_kb
+        argv = (
+            *self.language.expand(self.language.run, memory_kb, self.entry),
+            INPUT,
+            OUTPUT,
+            ANSWER,
+        )
+        outcome = sandbox.run(
+            argv,
+            limits=self.limits,
+            box=box,
+            env=self.language.environment(memory_kb, self.entry),
+            ro_paths=self.language.ro_paths,
+        )
+        return judgement(
+            outcome,
+            self.limits,
+            case_points,
+            self.language.out_of_memory,
+            self.language.uncaught_error,
+        )
+
+
+def judgement(
+    outcome: sandbox.Outcome,
+    limits: sandbox.Limits,
+    case_points: float | None,
+    out_of_memory: tuple[str, ...] = (),
+    uncaught_error: tuple[str, ...] = (),
+) -> Judgement:
+    """The verdict a checker's run gives a test (see the module's docstring). A checker that
+    died of an uncaught exception (its language's `uncaught_error` texts on stderr) crashed:
+    Python exits 1 then, which is not its saying "wrong answer"."""
+    stderr = outcome.stderr.decode("utf-8", errors="replace")
+    stdout = outcome.stdout.decode("utf-8", errors="replace")
+    report = (stderr.strip() or stdout.strip())[:MESSAGE_CHARS]
+    own = grading.verdict(outcome, limits, None, stdout, out_of_memory=out_of_memory)
+    run = StageResult(
+        stdout=stdout[:MESSAGE_CHARS],
+        stderr=stderr[:MESSAGE_CHARS],
+        exit_code=outcome.exit_code,
+        signal=outcome.signal_name,
+        execution_time=outcome.cpu_ms,
+        wall_time=outcome.wall_ms,
+        memory_kb=outcome.memory_kb,
+        verdict=own if own != "runtime_error" or outcome.signal is not None else "accepted",  # type: ignore[arg-type]
+    )
+    if own not in ("accepted", "runtime_error") or outcome.signal is not None:
+        what = (
+            own.replace("_", " ") if outcome.signal is None else f"killed by {outcome.signal_name}"
+        )
+        return _failed(f"the checker failed: {what}", report, run)
+    code = outcome.exit_code
+    if code != 0 and any(text in stderr for text in uncaught_error):
+        return _failed(f"the checker crashed (exit {code})", report, run)
+    if code in _EXITS:
+        verdict = _EXITS[code]
+        message = f"presentation error: {report}" if code == 2 else report
+        return Judgement(verdict, message, None, run)
+    if code == POINTS_EXIT:
+        found = _NUMBER.match(report.splitlines()[0] if report else "")
+        if found is None:
+            return _failed(
+                "the checker exited 7 without points on its report's first line", report, run
+            )
+        earned = max(0.0, float(found.group(1)))
+        if case_points is not None:
+            earned = min(earned, case_points)
+        full = case_points is None or earned >= case_points
+        return Judgement("accepted" if full else "wrong_answer", report, earned, run)
+    if code == FAILED_EXIT:
+        return _failed("the checker failed (exit 3)", report, run)
+    return _failed(
+        f"the checker exited {code}, which means nothing in testlib's conventions", report, run
+    )
+
+
+def _failed(reason: str, report: str, run: StageResult) -> Judgement:
+    message = f"{reason}: {report}" if report else reason
+    return Judgement("internal_error", message[:MESSAGE_CHARS], None, run)
