@@ -219,7 +219,7 @@ def _prepare_checker(
         id=f"{submission.id}-checker",
         language=language.id,
         code=program.code,
-        files=program.files,
+        files=special_judge.helper_files(language.id, program.files),
         limits=program.limits,
     )
     box = work / "checker"

@@ -10,6 +10,10 @@ the expected answer, empty when the case has none). Its exit code is the verdict
     7 points: the first number of its report's first line ("points 0.5 ..." or "0.5 ...") is
       what the test earned (capped at the case's points; accepted when it earns them all)
 
+For setters without testlib.h, our own helpers follow the same conventions:
+functions/checker_support/sentinel_checker.h (C++) and sentinel_checker.py (Python), put
+beside every checker's sources in those languages.
+
 Its report (the message) is what it wrote to stderr, where testlib writes, else its stdout.
 A checker that dies of an uncaught exception (Python exits 1 then) crashed; it did not judge.
 
@@ -25,11 +29,26 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventing.contract import StageResult, Verdict
+from eventing.contract import SourceFile, StageResult, Verdict
 from functions import compile_cache, grading, sandbox
 from functions.languages import Language
 
 INPUT, OUTPUT, ANSWER = "input.txt", "output.txt", "answer.txt"
+# Our own checker helpers, put beside a checker's sources in these languages (a setter's own
+# file of the same name wins): functions/checker_support/.
+SUPPORT = Path(__file__).resolve().parent / "checker_support"
+HELPERS = {"cpp": "sentinel_checker.h", "python": "sentinel_checker.py"}
+
+
+def helper_files(language: str, given: list[SourceFile] | None) -> list[SourceFile] | None:
+    """The checker's files with our helper for its language added (unless it sent one)."""
+    name = HELPERS.get(language)
+    files = list(given or [])
+    if name is None or any(f.name == name for f in files):
+        return given
+    return [*files, SourceFile(name=name, content=(SUPPORT / name).read_text())]
+
+
 MESSAGE_CHARS = 4096
 _EXITS: dict[int, Verdict] = {0: "accepted", 1: "wrong_answer", 2: "wrong_answer"}
 POINTS_EXIT = 7

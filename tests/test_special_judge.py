@@ -168,7 +168,8 @@ for path in ['/box/main.py', '../box/main.py', '/tmp', '/proc/1/cwd']:
     )
     case = result.test_cases[0]  # type: ignore[index]
     assert case.message is not None
-    assert case.message.splitlines()[0] == "['answer.txt', 'input.txt', 'main.py', 'output.txt']"
+    listing = "['answer.txt', 'input.txt', 'main.py', 'output.txt', 'sentinel_checker.py']"
+    assert case.message.splitlines()[0] == listing
     # main.py here is the checker's own source; the submission's is nowhere.
     assert "SECRET-SOLUTION-1234')" not in case.message.replace(
         "the submission source: SECRET-SOLUTION-1234\n", ""
@@ -203,3 +204,50 @@ def test_a_checker_is_compiled_with_its_extra_files_as_testlib_h_would_be() -> N
     }
     result = judge("print(2)", checker, [TestCase(input="1")])
     assert result.verdict == "accepted", result
+
+
+HELPER_CPP = r"""#include "sentinel_checker.h"
+int main(int argc, char **argv) {
+    sentinel::Checker c(argc, argv);
+    long long want = c.answer.integer(), got = c.output.integer();
+    if (got != want) c.wrong("expected " + std::to_string(want) + ", found " + std::to_string(got));
+    c.output.end();
+    c.accept("same number");
+}
+"""
+HELPER_PY = """import sentinel_checker
+c = sentinel_checker.Checker()
+n = c.input.integer()
+got = [c.output.integer() for _ in range(n)]
+c.output.end()
+c.points(sum(1 for g in got if g % 2 == 0) / n, f"{n} numbers")
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "verdict", "message"),
+    [
+        ("print(42)", "accepted", "same number"),
+        ("print(41)", "wrong_answer", "expected 42, found 41"),
+        (
+            "print('forty-two')",
+            "wrong_answer",
+            "presentation error: not an integer in output.txt: forty-two",
+        ),
+        ("print(42, 43)", "wrong_answer", "extra data in output.txt"),
+    ],
+)
+def test_our_cpp_checker_helper(code: str, verdict: str, message: str) -> None:
+    result = judge(code, {"language": "cpp", "code": HELPER_CPP}, [TestCase(expected="42")])
+    case = result.test_cases[0]  # type: ignore[index]
+    assert (case.verdict, case.message) == (verdict, message), case
+
+
+def test_our_python_checker_helper_gives_points() -> None:
+    result = judge(
+        "print(2, 3, 4, 5)",
+        {"language": "python", "code": HELPER_PY},
+        [TestCase(input="4", points=1)],
+    )
+    case = result.test_cases[0]  # type: ignore[index]
+    assert (case.points, case.message) == (0.5, "points 0.5 4 numbers"), case
