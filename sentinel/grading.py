@@ -31,6 +31,7 @@ class Outcome:
     actual: str
     stderr: str
     detail: str
+    earned: float | None = None  # what a checker program gave (exit 7), else by passing
 
     @property
     def passed(self) -> bool:
@@ -39,7 +40,10 @@ class Outcome:
 
     @property
     def awarded(self) -> float:
-        """The case's points when it passed, else nothing (no partial credit per case)."""
+        """The case's points when it passed, else nothing; with a checker program that gives
+        points, what it gave."""
+        if self.earned is not None:
+            return self.earned
         return self.case.points if self.passed else 0.0
 
 
@@ -97,10 +101,12 @@ def grade(
         body: dict[str, Any] = {
             "code": code,
             "language": language,
-            "testCases": [_wire(case) for case in cases],
+            "testCases": [_wire(case, suite.checker is not None) for case in cases],
             "compare": compare,
             "limits": run_limits,
         }
+        if suite.checker is not None:
+            body["checker"] = suite.checker
         try:
             job = client.execute(body, on_wait)
         except ServiceError as exc:
@@ -119,7 +125,8 @@ def grade(
         results = job.get("testCases") or []
         for position, (index, case) in enumerate(zip(indexes, cases, strict=True)):
             result = results[position] if position < len(results) else None
-            outcomes[index] = _judge(case, job, result if isinstance(result, dict) else None)
+            judged = result if isinstance(result, dict) else None
+            outcomes[index] = _judge(case, job, judged, suite.checker is not None)
     return Grade(
         file=file,
         language=language,
@@ -128,15 +135,20 @@ def grade(
     )
 
 
-def _wire(case: Case) -> dict[str, str]:
-    """The test case as sent: `expected` only when the server judges this comparison."""
-    sent = {"input": case.input}
-    if case.expected is not None and MODES[case.mode].server is not None:
+def _wire(case: Case, checked: bool = False) -> dict[str, Any]:
+    """The test case as sent: `expected` only when the server judges this comparison; with a
+    checker program, always (it is the checker's answer file) and the points it may give."""
+    sent: dict[str, Any] = {"input": case.input}
+    if case.expected is not None and (checked or MODES[case.mode].server is not None):
         sent["expected"] = case.expected
+    if checked:
+        sent["points"] = case.points
     return sent
 
 
-def _judge(case: Case, job: dict[str, Any], result: dict[str, Any] | None) -> Outcome:
+def _judge(
+    case: Case, job: dict[str, Any], result: dict[str, Any] | None, checked: bool = False
+) -> Outcome:
     """The case's outcome from its per-case result (None: the job stopped before it ran)."""
     if result is None:
         verdict = str(job.get("verdict") or "internal_error")
@@ -151,8 +163,15 @@ def _judge(case: Case, job: dict[str, Any], result: dict[str, Any] | None) -> Ou
     stderr = str(result.get("error") or "")
     verdict = str(result.get("verdict") or "internal_error")
     mode = MODES[case.mode]
-    if verdict == "accepted" and mode.server is None and case.expected is not None:
+    if not checked and verdict == "accepted" and mode.server is None and case.expected is not None:
         verdict = "accepted" if mode.judge(actual, case.expected) else "wrong_answer"
+    message = result.get("message")
+    earned = (
+        result.get("points") if checked and isinstance(result.get("points"), int | float) else None
+    )
+    detail = _detail(case, verdict, actual, stderr, result)
+    if checked and isinstance(message, str) and message and verdict != "accepted":
+        detail = f"the checker says: {_short(message)}"
     return Outcome(
         case=case,
         verdict=verdict,
@@ -161,7 +180,8 @@ def _judge(case: Case, job: dict[str, Any], result: dict[str, Any] | None) -> Ou
         memory_kb=int(result.get("memoryKb") or 0),
         actual=actual,
         stderr=stderr,
-        detail=_detail(case, verdict, actual, stderr, result),
+        detail=detail,
+        earned=float(earned) if earned is not None else None,
     )
 
 

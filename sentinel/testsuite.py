@@ -2,7 +2,11 @@
 `.github/classroom/autograding.json`.
 
 Sentinel's format is a list of cases, or a mapping with `tests` and optional suite-wide
-`comparison` and `limits`:
+`comparison`, `limits` and `checker` (a checker program judges every case on the server,
+functions/special_judge.py; its file and any extra `files` are paths beside the suite):
+
+    checker: {language: cpp, file: checker.cpp, files: [testlib.h]}
+    tests:
 
     - name: doubles five
       input: "5"
@@ -62,6 +66,8 @@ class Suite:
     cases: tuple[Case, ...]
     classroom: bool = False
     limits: dict[str, int] = field(default_factory=dict)
+    # The checker program as the API takes it ({"language", "code", "files"}), or None.
+    checker: dict[str, Any] | None = None
 
     @property
     def max_points(self) -> float:
@@ -103,11 +109,12 @@ def _format_name(path: Path) -> str:
 
 
 def _native(path: Path, tests: list[Any], suite: dict[str, Any]) -> Suite:
-    unknown = set(suite) - {"tests", "comparison", "limits"}
+    unknown = set(suite) - {"tests", "comparison", "limits", "checker"}
     if unknown:
         raise SuiteError(f"{path}: unknown suite keys {sorted(unknown)}")
     default_mode = _mode(path, "suite", suite.get("comparison", DEFAULT_MODE), MODES)
     limits = _limits(path, suite.get("limits") or {})
+    checker = _checker(path, suite["checker"]) if "checker" in suite else None
     cases = []
     for index, entry in enumerate(tests, 1):
         name = _name(path, index, entry, NATIVE_KEYS)
@@ -122,7 +129,29 @@ def _native(path: Path, tests: list[Any], suite: dict[str, Any]) -> Suite:
                 points=_points(path, name, entry.get("points", 1)),
             )
         )
-    return _checked(Suite(path, tuple(cases), classroom=False, limits=limits))
+    return _checked(Suite(path, tuple(cases), classroom=False, limits=limits, checker=checker))
+
+
+def _checker(path: Path, entry: Any) -> dict[str, Any]:
+    """The suite's checker: its language and source file, and extra files, read from beside
+    the suite file."""
+    keys = {"language", "file", "files"}
+    if not isinstance(entry, dict) or set(entry) - keys or not {"language", "file"} <= set(entry):
+        raise SuiteError(f"{path}: checker must be a mapping of language, file and files")
+    extra = entry.get("files") or []
+    if not isinstance(extra, list) or not all(isinstance(name, str) for name in extra):
+        raise SuiteError(f"{path}: checker.files must be a list of file names")
+
+    def read(name: str) -> str:
+        try:
+            return (path.parent / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SuiteError(f"{path}: cannot read the checker's {name}: {exc}") from exc
+
+    checker: dict[str, Any] = {"language": str(entry["language"]), "code": read(str(entry["file"]))}
+    if extra:
+        checker["files"] = [{"name": Path(name).name, "content": read(name)} for name in extra]
+    return checker
 
 
 def _classroom(path: Path, data: dict[str, Any], language: str) -> Suite:

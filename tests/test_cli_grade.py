@@ -320,3 +320,41 @@ def test_javascript_passing_and_failing(stack: Stack, tmp_path: Path) -> None:
         "grade", "--tests", "autograding.json", "index.js", server=stack.url, cwd=tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+PERMUTATION_SUITE = """\
+checker: {language: python, file: checker.py}
+tests:
+- name: three
+  input: "3 1 2"
+  expected: "1 2 3"
+- name: two, worth more
+  input: "9 8"
+  expected: "8 9"
+  points: 3
+"""
+PERMUTATION_CHECKER = """import sentinel_checker
+c = sentinel_checker.Checker()
+given, out = sorted(c.input.rest()), sorted(c.output.rest())
+if out != given:
+    c.wrong("not a permutation of the input")
+c.accept("a permutation")
+"""
+
+
+def test_a_suite_with_a_checker_program_is_judged_by_it(stack: Stack, tmp_path: Path) -> None:
+    """Any permutation of the input is right (the expected answer is one of many): the checker
+    program of the suite decides on the server, through the HTTP API."""
+    (tmp_path / "checker.py").write_text(PERMUTATION_CHECKER)
+    (tmp_path / "tests.yaml").write_text(PERMUTATION_SUITE)
+    (tmp_path / "reverse.py").write_text("print(*reversed(input().split()))\n")
+    (tmp_path / "same.py").write_text("print(input().split()[0])\n")
+    done = sentinel(
+        "grade", "--tests", "tests.yaml", "reverse.py", server=stack.url, cwd=tmp_path
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Points 4/4" in done.stdout.splitlines()
+    failed = sentinel("grade", "--tests", "tests.yaml", "same.py", server=stack.url, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "the checker says: 'not a permutation of the input'" in failed.stdout
+    assert "Points 0/4" in failed.stdout.splitlines()
