@@ -72,6 +72,7 @@ def run_limits(
         file_size_bytes=min(file_size_kb, settings.max_file_size_kb) * 1024,
         stack_bytes=min(stack_kb, settings.max_stack_kb) * 1024,
         address_space=language.address_space_limit,
+        data_overhead_kb=language.data_overhead_mb * 1024,
     )
 
 
@@ -96,6 +97,7 @@ def compile_limits(
         processes=128,
         tmp_bytes=128 * 1024 * 1024,
         address_space=language.address_space_limit,
+        data_overhead_kb=language.data_overhead_mb * 1024,
     )
     if language.compile_runs_code and submission is not None:
         run = run_limits(submission, language, settings)

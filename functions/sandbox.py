@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import math
 import os
 import queue
 import resource
@@ -34,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions import box_files, cgroups, identity, seccomp
+from functions import box_files, cgroups, identity, process_tree, rlimits, seccomp, settings
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534  # the uid inside; outside it is functions/identity.py's
@@ -47,7 +46,8 @@ BASE_ENV = {
     "TMPDIR": "/tmp",
 }
 _READ_CHUNK = 65536
-_POLL_S = 0.05  # how often a running sandbox's CPU time is checked (cgroup mode)
+# How often a running sandbox's CPU time (and in rlimit mode its memory) is checked.
+_POLL_S = 0.05
 _SPARES_PER_COMMAND = 2
 # Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
 MAX_SPARES = 8
@@ -63,7 +63,8 @@ class Limits:
 
     `address_space` says whether RLIMIT_AS may carry the memory limit when no cgroup is
     delegated: false for runtimes that reserve far more address space than they use (JVM, Go,
-    V8), which are then held by their own heap flags only.
+    V8, Mono), which then get RLIMIT_DATA at the limit plus `data_overhead_kb`, what the runtime
+    needs beyond it to start (functions/rlimits.py).
     """
 
     cpu_ms: int
@@ -76,6 +77,7 @@ class Limits:
     tmp_bytes: int = 64 * 1024 * 1024
     address_space: bool = True
     stack_bytes: int | None = None  # None: the executor's own stack limit is inherited
+    data_overhead_kb: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,12 @@ class Outcome:
     wall_timed_out: bool
     output_exceeded: bool
     memory_exceeded: bool = False
-    memory_hit_limit: bool = False  # the group refused memory at least once (cgroup modes)
+    # The group refused memory at least once, or (rlimit mode) the run came near its limit.
+    memory_hit_limit: bool = False
     box_refused: str = ""  # why a kept /box could not be taken back ("" when it was)
+    # Which limit ended the run: "wall", "cpu", "memory", "output", "processes", or "" (none
+    # that the sandbox saw; a runtime's own out-of-memory message is functions/grading.py's).
+    ended_by: str = ""
 
     @property
     def signal_name(self) -> str | None:
@@ -146,7 +152,10 @@ def run(
         (host, inside) for host, inside in ro_binds if os.path.exists(host)
     )
     where = delegation()
-    fixed = _rlimits(limits, grouped=where is not None) if identity.sandbox_ids().switch else None
+    if where is None:
+        command = rlimits.inner_command(limits.processes, command)
+    wanted = _wanted(limits)
+    fixed = rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
     key = (command, binds, len(files), fixed)
     prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
     _SPARES.refill(key)
@@ -156,16 +165,14 @@ def run(
         size = limits.tmp_bytes + sum(f.size for f in files)
         prepared.release(limits, stdin, files, _run_args(limits, size, extra, env or {}))
         archive_cap = limits.tmp_bytes if keep_box is not None else limits.output_bytes
-        stdout, stderr, timed_out, exceeded, killed = _collect(
-            prepared, limits, started, archive_cap
-        )
+        seen = _collect(prepared, limits, started, archive_cap)
         _, status, rusage = os.wait4(prepared.process.pid, 0)
         prepared.process.returncode = status  # the Popen is done; keep it from waiting again
-        if not killed and not prepared.started_the_program():
-            _raise_unavailable(stderr, status)
+        if not seen.killed and not prepared.started_the_program():
+            _raise_unavailable(seen.stderr, status)
         wall_ms = round((time.monotonic() - started) * 1000)
-        cpu_ms = round((rusage.ru_utime + rusage.ru_stime) * 1000)
-        memory_kb, oom, hit_limit = rusage.ru_maxrss, False, False
+        cpu_ms = max(round((rusage.ru_utime + rusage.ru_stime) * 1000), seen.cpu_ms)
+        memory_kb, oom, hit_limit = max(rusage.ru_maxrss, seen.memory_kb), False, False
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
@@ -175,12 +182,18 @@ def run(
             hit_limit = usage.memory_hit_limit
     finally:
         prepared.close()
+    stdout, stderr, exceeded = seen.stdout, seen.stderr, seen.output_exceeded
     refused = ""
     if keep_box is not None:
         stdout, refused = b"", _unpacked(stdout, keep_box, limits, exceeded)
         exceeded = exceeded and not refused and len(stderr) >= limits.output_bytes
     exit_code = os.waitstatus_to_exitcode(status)
     killed_by = -exit_code if exit_code < 0 else _inner_signal(exit_code)
+    failed = killed_by is not None or exit_code != 0
+    if prepared.group is None:  # rlimit mode: the watch's sums say it (functions/rlimits.py)
+        near = memory_kb >= _near_limit_kb(limits.memory_kb)
+        oom = seen.over_memory or (failed and near)
+        hit_limit = oom or near
     return Outcome(
         stdout=stdout,
         stderr=stderr,
@@ -189,12 +202,50 @@ def run(
         cpu_ms=cpu_ms,
         wall_ms=wall_ms,
         memory_kb=memory_kb,
-        wall_timed_out=timed_out,
+        wall_timed_out=seen.timed_out,
         output_exceeded=exceeded,
         memory_exceeded=oom,
         memory_hit_limit=hit_limit,
         box_refused=refused,
+        ended_by=_ended_by(seen, limits, oom, failed, killed_by),
     )
+
+
+def _wanted(limits: Limits) -> rlimits.Wanted:
+    return rlimits.Wanted(
+        cpu_ms=limits.cpu_ms,
+        memory_kb=limits.memory_kb,
+        processes=limits.processes,
+        open_files=limits.open_files,
+        file_size_bytes=limits.file_size_bytes,
+        address_space=limits.address_space,
+        data_overhead_kb=limits.data_overhead_kb,
+        stack_bytes=limits.stack_bytes,
+    )
+
+
+def _near_limit_kb(memory_kb: int) -> int:
+    """A peak from which a failed run is taken to have died of its memory limit in rlimit mode:
+    within 16 MB of it (a C program's libraries take a few MB of its address space, so a malloc
+    bomb under RLIMIT_AS ends 3 to 8 MB short of it), or within a quarter for small limits."""
+    return max(memory_kb * 3 // 4, memory_kb - 16 * 1024)
+
+
+def _ended_by(
+    seen: _Seen, limits: Limits, oom: bool, failed: bool, signal_number: int | None
+) -> str:
+    """Which limit ended the run, as far as the sandbox saw (the order of functions/grading.py)."""
+    if seen.output_exceeded:
+        return "output"
+    if seen.timed_out:
+        return "wall"
+    if seen.over_cpu or signal_number == signal.SIGXCPU:
+        return "cpu"
+    if oom:
+        return "memory"
+    if failed and seen.tasks >= limits.processes - 1:
+        return "processes"
+    return ""
 
 
 def box_files_of(box: Path | None) -> tuple[list[str], list[box_files.BoxFile]]:
@@ -228,44 +279,7 @@ def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) ->
     return ""
 
 
-_Rlimits = tuple[tuple[int, int, int], ...]
-_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, _Rlimits | None]
-PRLIMIT = "/usr/bin/prlimit"
-_PRLIMIT_NAMES = {
-    resource.RLIMIT_CPU: "cpu",
-    resource.RLIMIT_CORE: "core",
-    resource.RLIMIT_FSIZE: "fsize",
-    resource.RLIMIT_NOFILE: "nofile",
-    resource.RLIMIT_STACK: "stack",
-    resource.RLIMIT_AS: "as",
-}
-
-
-def _rlimits(limits: Limits, *, grouped: bool) -> _Rlimits:
-    """The rlimits of a run: (resource, soft, hard). RLIMIT_AS carries memory only where no
-    cgroup does and the runtime does not reserve huge address space."""
-    cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
-    found = [
-        (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),
-        (resource.RLIMIT_CORE, 0, 0),
-        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
-        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
-    ]
-    if limits.stack_bytes is not None:
-        found.append((resource.RLIMIT_STACK, limits.stack_bytes, limits.stack_bytes))
-    if not grouped and limits.address_space:
-        memory = limits.memory_kb * 1024
-        found.append((resource.RLIMIT_AS, memory, memory))
-    return tuple(found)
-
-
-def _prlimit_command(fixed: _Rlimits) -> list[str]:
-    """util-linux prlimit(1) in front of bwrap: it sets the limits on itself, then execs.
-
-    Why: a root executor switches bwrap to another uid, and root here lacks CAP_SYS_RESOURCE
-    (prlimit(2) on another uid's process is refused), so the limits travel with the spawn and
-    become part of the prepared sandbox's key."""
-    return [PRLIMIT, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in fixed)]
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, rlimits.Rlimits | None]
 
 
 @dataclass
@@ -316,7 +330,7 @@ class _Prepared:
                 *argv,
             ]
             if fixed is not None:
-                command = [*_prlimit_command(fixed), *command]
+                command = [*rlimits.prlimit_command(fixed), *command]
             process = subprocess.Popen(
                 command,
                 stdin=stdin_fd,
@@ -354,7 +368,7 @@ class _Prepared:
     ) -> None:
         """Give it its limits, its stdin, its files and its last arguments: it starts."""
         if not self.rlimits_fixed:
-            for which, soft, hard in _rlimits(limits, grouped=self.group is not None):
+            for which, soft, hard in rlimits.outer(_wanted(limits), grouped=self.group is not None):
                 resource.prlimit(self.process.pid, which, (soft, hard))
         if self.group is not None:
             self.group.limit(limits.memory_kb * 1024, limits.processes)
@@ -491,10 +505,14 @@ _DELEGATION_LOCK = threading.Lock()
 def delegation() -> cgroups.Delegation | None:
     """Probed once per process: the cgroups we may use, or None. Under a lock: on v2 the probe
     moves this process into its leaf, and /health, the spares and the precompiled headers'
-    build all ask at start (a second probe racing the first gave "rlimit" in the VM test)."""
+    build all ask at start (a second probe racing the first gave "rlimit" in the VM test).
+
+    SENTINEL_LIMITS=rlimit (functions/settings.py) skips the probe: rlimits only, as in a pod,
+    on a host that would delegate (the tests of that mode, or an operator who wants it)."""
     with _DELEGATION_LOCK:
         if not _DELEGATION:
-            _DELEGATION.append(cgroups.delegation())
+            forced = settings.limits_wanted() == "rlimit"
+            _DELEGATION.append(None if forced else cgroups.delegation())
         return _DELEGATION[0]
 
 
@@ -565,14 +583,46 @@ def _run_args(
     return args
 
 
-def _collect(
-    prepared: _Prepared, limits: Limits, started: float, stdout_cap: int
-) -> tuple[bytes, bytes, bool, bool, bool]:
+@dataclass
+class _Seen:
+    """What `_collect` saw of a run: its output, and which limit (if any) it was killed at;
+    in rlimit mode also the largest sums the watch saw (functions/process_tree.py)."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    timed_out: bool = False
+    output_exceeded: bool = False
+    over_cpu: bool = False
+    over_memory: bool = False
+    cpu_ms: int = 0
+    memory_kb: int = 0
+    tasks: int = 0
+
+    @property
+    def killed(self) -> bool:
+        return self.timed_out or self.output_exceeded or self.over_cpu or self.over_memory
+
+    def watch(self, prepared: _Prepared, limits: Limits) -> None:
+        """One poll: the run's CPU time against its limit (a cgroup's figure, or the process
+        tree's sums in rlimit mode, with its memory against the memory limit)."""
+        if prepared.group is not None:
+            self.over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
+            return
+        now = process_tree.totals(prepared.process.pid)
+        self.cpu_ms = max(self.cpu_ms, now.cpu_ms)
+        self.memory_kb = max(self.memory_kb, now.memory_kb)
+        self.tasks = max(self.tasks, now.tasks)
+        self.over_cpu = now.cpu_ms > limits.cpu_ms
+        self.over_memory = now.memory_kb > limits.memory_kb
+
+
+def _collect(prepared: _Prepared, limits: Limits, started: float, stdout_cap: int) -> _Seen:
     """Read stdout (up to `stdout_cap`) and stderr (up to the output limit) until both close or
     the wall limit passes.
 
-    With a cgroup, the run's CPU time (all its processes and threads) is checked as it goes, so
-    a multi-threaded burner is stopped at the CPU limit rather than at the wall limit.
+    Every _POLL_S the run's CPU time (all its processes and threads) is checked, so a
+    multi-threaded or forking burner is stopped at the CPU limit rather than at the wall limit;
+    in rlimit mode its memory (summed over its processes) too, as a cgroup would hold it.
     """
     process = prepared.process
     assert process.stdout is not None and process.stderr is not None
@@ -587,15 +637,14 @@ def _collect(
         selector.register(stream, selectors.EVENT_READ)
     selector.register(pidfd, selectors.EVENT_READ)
     deadline = started + limits.wall_ms / 1000
-    timed_out = exceeded = over_cpu = False
+    seen = _Seen()
     try:
-        while selector.get_map() and not exceeded and not over_cpu:
+        while selector.get_map() and not seen.killed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                timed_out = True
+                seen.timed_out = True
                 break
-            wait = min(remaining, _POLL_S) if prepared.group is not None else remaining
-            for key, _ in selector.select(wait):
+            for key, _ in selector.select(min(remaining, _POLL_S)):
                 if key.fd == pidfd:
                     selector.unregister(pidfd)
                     continue
@@ -607,18 +656,18 @@ def _collect(
                 buffer += chunk
                 if len(buffer) > caps[key.fd]:
                     del buffer[caps[key.fd] :]
-                    exceeded = True
-            if prepared.group is not None:
-                over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
-        if timed_out or exceeded or over_cpu:
+                    seen.output_exceeded = True
+            if pidfd in selector.get_map():  # still running: a poll
+                seen.watch(prepared, limits)
+        if seen.killed:
             _kill(process)
     finally:
         selector.close()
         os.close(pidfd)
         process.stdout.close()
         process.stderr.close()
-    killed = timed_out or exceeded or over_cpu
-    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), timed_out, exceeded, killed
+    seen.stdout, seen.stderr = bytes(buffers[out_fd]), bytes(buffers[err_fd])
+    return seen
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -11,6 +11,19 @@ from pathlib import Path
 from functions.languages import REGISTRY_PATH
 
 
+LIMITS_MODES = ("auto", "rlimit")
+
+
+def limits_wanted() -> str:
+    """SENTINEL_LIMITS: "auto" (the default: a delegated cgroup, v1 then v2, else rlimits) or
+    "rlimit" (rlimits and the sandbox's own watch only, as in a pod, even where a cgroup would
+    be delegated: functions/sandbox.py delegation()). Read once per process, at the first run."""
+    wanted = os.environ.get("SENTINEL_LIMITS", "").strip() or "auto"
+    if wanted not in LIMITS_MODES:
+        raise ValueError(f"SENTINEL_LIMITS must be one of {', '.join(LIMITS_MODES)}: {wanted!r}")
+    return wanted
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
@@ -55,6 +68,8 @@ class ExecutorSettings:
     slots: int = os.cpu_count() or 2
     # Spare threads beyond the slots, so /health answers while every slot runs a job.
     health_threads: int = 0
+    # How memory and processes are limited: "auto" or "rlimit" (limits_wanted above).
+    limits: str = "auto"
 
     @property
     def cache_root(self) -> Path:
@@ -65,7 +80,7 @@ class ExecutorSettings:
     def from_env(cls) -> ExecutorSettings:
         """PORT, SENTINEL_LANGUAGES, SENTINEL_REGISTRY, SENTINEL_WORK_DIR, SENTINEL_MAX_*,
         SENTINEL_DEFAULT_*,
-        SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB and SENTINEL_CACHE_DIR."""
+        SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB, SENTINEL_CACHE_DIR and SENTINEL_LIMITS."""
         cache_dir = os.environ.get("SENTINEL_CACHE_DIR")
         wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
         return cls(
@@ -98,4 +113,5 @@ class ExecutorSettings:
             cache_dir=Path(cache_dir) if cache_dir else None,
             slots=_int("SENTINEL_SLOTS", cls.slots),
             health_threads=_int("SENTINEL_HEALTH_THREADS", cls.health_threads),
+            limits=limits_wanted(),
         )
