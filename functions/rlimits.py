@@ -26,7 +26,10 @@ PROT_NONE reservation only once it is made writable. Heap and off-heap alike (Ja
 Unsafe.allocateMemory is malloc) count; thread stacks count too, which is why the JVM needs far
 more than its heap (each Java thread's -Xss64m stack is 64 MB of data: a Java hello has nine).
 The room each runtime needs beyond the run's limit to start is the registry's
-`data_overhead_mb` (functions/languages.toml, measured there). Neither rlimit is per run: each
+`data_overhead_mb`, plus `data_thread_stacks` stacks of RLIMIT_STACK's size for a runtime whose
+threads take glibc's default stack (node starts 6 threads beside its main one: with the default
+64 MB stack limit a node hello needs 200 to 400 MB of data, and hangs below it)
+(functions/languages.toml, measured there). Neither rlimit is per run: each
 process has its own, and shared mappings escape RLIMIT_DATA. What holds the run as a whole is
 functions/process_tree.py, polled by the sandbox (its proportional set size summed over the
 run's processes, killed past the limit).
@@ -64,6 +67,7 @@ class Wanted:
     address_space: bool
     data_overhead_kb: int
     stack_bytes: int | None
+    thread_stacks: int = 0
 
 
 def outer(wanted: Wanted, *, grouped: bool) -> Rlimits:
@@ -86,9 +90,18 @@ def outer(wanted: Wanted, *, grouped: bool) -> Rlimits:
         if wanted.address_space:
             found.append((resource.RLIMIT_AS, memory, memory))
         else:
-            data = memory + wanted.data_overhead_kb * 1024
+            stacks = wanted.thread_stacks * thread_stack_bytes(wanted.stack_bytes)
+            data = memory + wanted.data_overhead_kb * 1024 + stacks
             found.append((resource.RLIMIT_DATA, data, data))
     return tuple(found)
+
+
+def thread_stack_bytes(stack_bytes: int | None) -> int:
+    """The size glibc gives a thread's stack by default: RLIMIT_STACK (the run's, else the
+    executor's own, which the sandbox inherits), 32 MB where that is unlimited."""
+    if stack_bytes is None:
+        stack_bytes = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return 32 * 1024 * 1024 if stack_bytes == resource.RLIM_INFINITY else stack_bytes
 
 
 def prlimit_command(fixed: Rlimits) -> list[str]:

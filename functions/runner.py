@@ -73,6 +73,7 @@ def run_limits(
         stack_bytes=min(stack_kb, settings.max_stack_kb) * 1024,
         address_space=language.address_space_limit,
         data_overhead_kb=language.data_overhead_mb * 1024,
+        data_thread_stacks=language.data_thread_stacks,
     )
 
 
@@ -98,6 +99,7 @@ def compile_limits(
         tmp_bytes=128 * 1024 * 1024,
         address_space=language.address_space_limit,
         data_overhead_kb=language.data_overhead_mb * 1024,
+        data_thread_stacks=language.data_thread_stacks,
     )
     if language.compile_runs_code and submission is not None:
         run = run_limits(submission, language, settings)
