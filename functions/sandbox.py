@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import os
 import queue
+import re
 import resource
 import selectors
 import signal
@@ -33,7 +34,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions import box_files, cgroups, identity, process_tree, rlimits, seccomp, settings
+from functions import (
+    box_files,
+    cgroups,
+    identity,
+    process_tree,
+    rlimits,
+    seccomp,
+    settings,
+    subreaper,
+)
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534  # the uid inside; outside it is functions/identity.py's
@@ -172,11 +182,15 @@ def run(
         seen = _collect(prepared, limits, started, archive_cap)
         _, status, rusage = os.wait4(prepared.process.pid, 0)
         prepared.process.returncode = status  # the Popen is done; keep it from waiting again
+        inner = prepared.reap_init()  # rlimit mode: the program's own figures
         if not seen.killed and not prepared.started_the_program():
             _raise_unavailable(seen.stderr, status)
         wall_ms = round((time.monotonic() - started) * 1000)
         cpu_ms = max(round((rusage.ru_utime + rusage.ru_stime) * 1000), seen.cpu_ms)
         memory_kb, oom, hit_limit = max(rusage.ru_maxrss, seen.memory_kb), False, False
+        if inner is not None:  # bwrap's ru_maxrss is its own (functions/subreaper.py)
+            cpu_ms = max(cpu_ms, round((inner.ru_utime + inner.ru_stime) * 1000))
+            memory_kb = max(inner.ru_maxrss, seen.memory_kb)
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
@@ -310,6 +324,8 @@ class _Prepared:
     group: cgroups.Group | None
     rlimits_fixed: bool = False  # set at spawn (a root executor may not prlimit another uid)
     closed: bool = field(default=False)
+    status: bytes = b""  # what bwrap wrote to its --json-status-fd so far
+    reaped: bool = False  # its pid 1 (rlimit mode, functions/subreaper.py)
 
     @classmethod
     def spawn(cls, key: _Key, where: cgroups.Delegation | None) -> _Prepared:
@@ -393,11 +409,24 @@ class _Prepared:
         """Whether bwrap set the sandbox up and its program ran to an exit of its own (bwrap
         writes the exit-code record only then: not when a mount, the exec or the namespaces
         failed)."""
-        chunks = []
+        self._read_status()
+        return b'"exit-code"' in self.status
+
+    def reap_init(self) -> resource.struct_rusage | None:
+        """In rlimit mode, once bwrap is gone: wait for the sandbox's pid 1, which comes back to
+        this process (functions/subreaper.py), and return its rusage (the whole run's); else
+        None."""
+        if self.group is not None or self.reaped or self.status_fd < 0:
+            return None
+        self.reaped = True
+        self._read_status()
+        found = re.search(rb'"child-pid": *(\d+)', self.status)
+        return subreaper.reap(int(found.group(1))) if found else None
+
+    def _read_status(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(self.status_fd, 4096):
-                chunks.append(chunk)
-        return b'"exit-code"' in b"".join(chunks)
+                self.status += chunk
 
     def _close_fds(self, *fds: int) -> None:
         for fd in fds:
@@ -410,11 +439,12 @@ class _Prepared:
         if self.closed:
             return
         self.closed = True
-        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
-        self.args_fd = self.status_fd = -1
         if self.process.returncode is None:
             _kill(self.process)
             self.process.wait()
+        self.reap_init()  # a run that ended early (an exception) leaves no zombie either
+        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
+        self.args_fd = self.status_fd = -1
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
@@ -520,6 +550,8 @@ def delegation() -> cgroups.Delegation | None:
         if not _DELEGATION:
             forced = settings.limits_wanted() == "rlimit"
             _DELEGATION.append(None if forced else cgroups.delegation())
+            if _DELEGATION[0] is None:
+                subreaper.enable()
         return _DELEGATION[0]
 
 

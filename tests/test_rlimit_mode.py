@@ -49,10 +49,22 @@ def one(run):
     return runner.execute(submission, LANGUAGES[run["language"]], SETTINGS).model_dump(by_alias=True)
 print("ANSWER", json.dumps({"mode": sandbox.limits_mode(), "uid": os.getuid(),
                   "threads": threading.active_count()}), flush=True)
+def zombies():
+    found = 0
+    for task in pathlib.Path("/proc/self/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # a thread that ended while we looked
+        for pid in children:
+            stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+            found += stat[stat.rfind(")") + 2] == "Z"
+    return found
 for line in sys.stdin:
     runs = json.loads(line)["runs"]
     with ThreadPoolExecutor(len(runs)) as pool:
-        print("ANSWER", json.dumps(list(pool.map(one, runs))), flush=True)
+        results = list(pool.map(one, runs))
+    print("ANSWER", json.dumps({"results": results, "zombies": zombies()}), flush=True)
 """
 EXTRA_THREADS = 200
 PROCESSES = 32
@@ -170,12 +182,15 @@ class Executor:
     def __init__(self, process: subprocess.Popen[str], hello: dict[str, Any]) -> None:
         self.process = process
         self.hello = hello
+        self.zombies = 0  # zombie children of the executor after the last request
 
     def run(self, *runs: dict[str, Any]) -> list[dict[str, Any]]:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps({"runs": list(runs)}) + "\n")
         self.process.stdin.flush()
-        return list(_answer(self.process))
+        answer = _answer(self.process)
+        self.zombies = int(answer["zombies"])
+        return list(answer["results"])
 
     def one(self, language: str, code: str, **limits: int) -> dict[str, Any]:
         return self.run({"language": language, "code": code, "limits": limits or ROOMY})[0]
@@ -294,6 +309,17 @@ def test_forked_cpu_burners_are_held_to_one_cpu_limit(executor: Executor) -> Non
     result = executor.one("python", CPU_FORKS, cpuTimeMs=1000, wallTimeMs=20000, memoryMb=128)
     assert result["verdict"] == "time_limit_exceeded", result
     assert result["executionTime"] >= 1000, result  # the CPU of all five, not the parent's
+
+
+def test_every_sandbox_pid_1_is_reaped(executor: Executor) -> None:
+    """The executor is a child subreaper in rlimit mode (functions/subreaper.py): each run's pid
+    1 comes back to it, and is waited for, also when the run is killed."""
+    executor.run(
+        {"language": "python", "code": "print(1)"},
+        {"language": "python", "code": "while True: pass", "limits": {"cpuTimeMs": 500}},
+        {"language": "python", "code": "import time; time.sleep(5)", "limits": {"wallTimeMs": 500}},
+    )
+    assert executor.zombies == 0
 
 
 @pytest.mark.parametrize("language", sorted(HELLO))
