@@ -63,6 +63,9 @@ Verdict = Literal[
 VERDICTS: tuple[str, ...] = Verdict.__args__  # type: ignore[attr-defined]
 
 JobStatus = Literal["queued", "running", "completed", "failed"]
+# Which limit ended a run (a result's `limitExceeded`): wall or CPU time, memory, output, or
+# the number of processes (a run that failed at its process limit).
+LimitName = Literal["wall_time", "cpu_time", "memory", "output", "processes"]
 
 _FORMAT = JSONFormat()
 
@@ -264,6 +267,7 @@ class TestResult(_Model):
     signal: str | None = None
     name: str | None = None
     points: float | None = None  # earned: the case's points when passed, else 0
+    limit_exceeded: LimitName | None = None
 
 
 class StageResult(_Model):
@@ -304,6 +308,7 @@ class ExecutionResult(_Model):
     # True when texts were cut to keep the result within the stored maximum (bounded()).
     truncated: bool | None = None
     schema_version: str = SCHEMA_VERSION
+    limit_exceeded: LimitName | None = None  # the decisive run's (TestResult)
 
 
 # A result's texts (outputs, errors, and the inputs and expectations echoed back) are cut so that

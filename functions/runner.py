@@ -393,6 +393,7 @@ def _run_case(
         signal=outcome.signal_name,
         name=case.name,
         points=None if case.points is None else (case.points if verdict == "accepted" else 0.0),
+        limit_exceeded=grading.limit_exceeded(outcome, verdict),  # type: ignore[arg-type]
     )
 
 
@@ -424,6 +425,7 @@ def _summarise(
         score=sum(r.points or 0.0 for r in results) if scored else None,
         max_score=sum(case.points or 0.0 for case in cases) if scored else None,
         executor=settings.name,
+        limit_exceeded=decisive.limit_exceeded,
     )
 
 

@@ -274,6 +274,7 @@ def test_a_run_starts_exactly_its_processes(executor: Executor, language: str) -
     limits = {**ROOMY, "processes": PROCESSES}
     result = executor.one(language, FORK_COUNT[language], **limits)
     assert result["verdict"] == "accepted", result
+    assert result["limitExceeded"] is None, result
     assert int(result["output"]) == PROCESSES - TASKS_BEFORE_FORKS, result
 
 
@@ -286,6 +287,24 @@ def test_concurrent_runs_each_get_their_processes(executor: Executor) -> None:
     results = executor.run(run, run, run)
     assert [r["verdict"] for r in results] == ["accepted"] * 3, results
     assert [int(r["output"]) for r in results] == [PROCESSES - TASKS_BEFORE_FORKS] * 3
+
+
+def test_a_run_that_fails_at_its_process_limit_says_so(executor: Executor) -> None:
+    """Its children hold the limit a moment after the refused fork (a poll sees them), then it
+    fails on the refusal."""
+    code = """import os, time
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+except OSError:
+    time.sleep(0.3)
+    raise"""
+    result = executor.one("python", code, **ROOMY, processes=PROCESSES)
+    assert result["verdict"] == "runtime_error", result
+    assert result["limitExceeded"] == "processes", result
+    assert "BlockingIOError" in result["error"], result
 
 
 @pytest.mark.parametrize("language", sorted(FORK_BOMB))
@@ -302,12 +321,14 @@ def test_a_memory_bomb_is_memory_limit_exceeded_at_its_limit(executor: Executor,
     language, code = MEMORY_BOMBS[bomb]
     result = executor.one(language, code)
     assert result["verdict"] == "memory_limit_exceeded", result
+    assert result["limitExceeded"] == "memory", result
     assert result["memoryKb"] <= (MEMORY_MB + OVERSHOOT_MB) * 1024, result
 
 
 def test_forked_cpu_burners_are_held_to_one_cpu_limit(executor: Executor) -> None:
     result = executor.one("python", CPU_FORKS, cpuTimeMs=1000, wallTimeMs=20000, memoryMb=128)
     assert result["verdict"] == "time_limit_exceeded", result
+    assert result["limitExceeded"] == "cpu_time", result
     assert result["executionTime"] >= 1000, result  # the CPU of all five, not the parent's
 
 
