@@ -325,6 +325,28 @@ def test_a_memory_bomb_is_memory_limit_exceeded_at_its_limit(executor: Executor,
     assert result["memoryKb"] <= (MEMORY_MB + OVERSHOOT_MB) * 1024, result
 
 
+def test_memory_shared_with_forked_children_is_counted_once(executor: Executor) -> None:
+    """60 MB, then 8 children that keep it (copy-on-write): their resident sets sum to nine
+    times the limit's half, their proportional set sizes to once."""
+    code = """import os, time
+data = bytearray(60 << 20)
+for i in range(0, len(data), 4096):
+    data[i] = 1
+children = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(1)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print("done")"""
+    result = executor.one("python", code)
+    assert result["verdict"] == "accepted", result
+    assert result["output"] == "done\n"
+
+
 def test_forked_cpu_burners_are_held_to_one_cpu_limit(executor: Executor) -> None:
     result = executor.one("python", CPU_FORKS, cpuTimeMs=1000, wallTimeMs=20000, memoryMb=128)
     assert result["verdict"] == "time_limit_exceeded", result
