@@ -23,12 +23,13 @@ processes: 303 MB of resident sets, 31 MB of Pss). Why not always: smaps_rollup 
 tables, 1 ms for a JVM hello and 17 ms for a process of 400 MB here.
 
 The limits of a poll: what happens between two polls (`functions/sandbox.py` _RLIMIT_POLL_S,
-spaced to at least ten times a poll's own cost) is seen only at the next, so a run may pass its memory limit by what it can allocate in one poll interval
-before it is killed (the per-process rlimits still hold each process), and its CPU limit by one
-interval times its number of cores. A process that starts and ends between two polls is seen
-through the cutime of its reaper. The executor reads these files as the sandbox's host uid's
-owner (the same uid, or root): /proc/<pid>/smaps_rollup needs ptrace-read access, which the
-owner of the sandbox's user namespace has.
+spaced to at least ten times a poll's own cost) is seen only at the next, so a run may pass its
+memory limit by what it can allocate in one poll interval before it is killed (the per-process
+rlimits still hold each process), and its CPU limit by one interval times its number of cores.
+A process that starts and ends between two polls is seen through the cutime of its reaper. The
+executor reads these files as the sandbox's host uid's owner (the same uid, or root):
+/proc/<pid>/smaps_rollup needs ptrace-read access, which the owner of the sandbox's user
+namespace has.
 """
 
 from __future__ import annotations

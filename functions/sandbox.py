@@ -169,7 +169,9 @@ def run(
     if where is None:
         command = rlimits.inner_command(limits.processes, command)
     wanted = _wanted(limits)
-    fixed = rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
+    fixed = (
+        rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
+    )
     key = (command, binds, len(files), fixed)
     prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
     _SPARES.refill(key)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from functions.languages import REGISTRY_PATH
 
-
 LIMITS_MODES = ("auto", "rlimit")
 
 

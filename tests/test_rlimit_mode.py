@@ -46,7 +46,8 @@ for _ in range(int(os.environ.get("EXTRA_THREADS", "0"))):
 def one(run):
     submission = Submission(id=uuid.uuid4().hex, code=run["code"], language=run["language"],
                             limits=Limits(**run.get("limits", {})))
-    return runner.execute(submission, LANGUAGES[run["language"]], SETTINGS).model_dump(by_alias=True)
+    result = runner.execute(submission, LANGUAGES[run["language"]], SETTINGS)
+    return result.model_dump(by_alias=True)
 print("ANSWER", json.dumps({"mode": sandbox.limits_mode(), "uid": os.getuid(),
                   "threads": threading.active_count()}), flush=True)
 def zombies():
@@ -110,8 +111,8 @@ FORK_BOMB = {
 MEMORY_BOMBS = {
     "cpp-malloc": (
         "cpp",
-        "#include <cstdlib>\n#include <cstring>\n"
-        "int main() { for (;;) { char *p = (char *)std::malloc(1 << 20); std::memset(p, 1, 1 << 20); } }",
+        "#include <cstdlib>\n#include <cstring>\nint main() { for (;;) {"
+        " char *p = (char *)std::malloc(1 << 20); std::memset(p, 1, 1 << 20); } }",
     ),
     "cpp-new": (
         "cpp",
