@@ -244,8 +244,6 @@ def _answer(process: subprocess.Popen[str]) -> Any:
 
 
 def _can_switch() -> bool:
-    if os.geteuid() != 0:
-        return False
     try:
         pwd.getpwnam("sentinel")
     except KeyError:
@@ -255,12 +253,18 @@ def _can_switch() -> bool:
 
 @pytest.fixture(scope="module", params=["root", "unprivileged"])
 def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
-    """The child executor as root (when the suite is root) and as the user `sentinel`."""
-    if request.param == "root" and os.geteuid() != 0:
-        pytest.skip("the suite does not run as root")
-    if request.param == "unprivileged" and not _can_switch():
-        pytest.skip("needs root and the user sentinel to start an unprivileged executor")
-    yield from _start(None if request.param == "root" else "sentinel")
+    """The child executor as root (when the suite is root) and unprivileged: as the user
+    `sentinel` when the suite is root, else as the suite's own user."""
+    if request.param == "root":
+        if os.geteuid() != 0:
+            pytest.skip("the suite does not run as root")
+        yield from _start(None)
+    elif os.geteuid() != 0:
+        yield from _start(None)
+    elif _can_switch():
+        yield from _start("sentinel")
+    else:
+        pytest.skip("no user sentinel to run an unprivileged executor as")
 
 
 def test_the_child_executor_is_in_rlimit_mode(executor: Executor) -> None:
