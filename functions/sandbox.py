@@ -58,7 +58,8 @@ BASE_ENV = {
 _READ_CHUNK = 65536
 # How often a running sandbox's CPU time is checked (a cgroup's counter), and in rlimit mode
 # its process tree's sums (functions/process_tree.py): more often, as the poll is then what
-# holds memory, but at most a tenth of the time (a poll of a JVM or of 30 processes is 1 to 4 ms).
+# holds memory, but spaced to ten times its own cost (twice near the memory limit): a poll of a
+# JVM or of 30 processes takes 1 to 4 ms here.
 _POLL_S = 0.05
 _RLIMIT_POLL_S = 0.01
 _SPARES_PER_COMMAND = 2
@@ -247,10 +248,10 @@ def _wanted(limits: Limits) -> rlimits.Wanted:
 
 def _near_limit_kb(memory_kb: int) -> int:
     """A peak from which a failed run is taken to have died of its memory limit in rlimit mode:
-    within 32 MB of it, or within a quarter for small limits. Why that much: the peak is what the
-    watch last saw (bwrap's rusage never holds the program's), up to one poll before the end, and
-    a C program's libraries take a few MB of its address space (a malloc bomb under RLIMIT_AS
-    ends short of it)."""
+    within 32 MB of it, or within a quarter for small limits. Why that much: a program's libraries
+    and reservations take address space that is never resident (a C++ malloc bomb under RLIMIT_AS
+    ends 2 MB short of a 128 MB limit, Mono's 28 MB short under RLIMIT_DATA), and where the pid 1's
+    rusage is not to be had (functions/subreaper.py) the peak is what the watch last saw."""
     return max(memory_kb * 3 // 4, memory_kb - 32 * 1024)
 
 
