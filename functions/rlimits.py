@@ -31,8 +31,10 @@ threads take glibc's default stack (node starts 6 threads beside its main one: w
 64 MB stack limit a node hello needs 200 to 400 MB of data, and hangs below it)
 (functions/languages.toml, measured there). Neither rlimit is per run: each
 process has its own, and shared mappings escape RLIMIT_DATA. What holds the run as a whole is
-functions/process_tree.py, polled by the sandbox (its proportional set size summed over the
-run's processes, killed past the limit).
+functions/process_tree.py, polled by the sandbox (the run's resident memory summed over its
+processes, pages they share counted once, and the run killed past its limit), and a failed run's
+peak near the limit (functions/sandbox.py) or its runtime's out-of-memory message
+(functions/grading.py) makes its verdict memory_limit_exceeded.
 """
 
 from __future__ import annotations
