@@ -63,6 +63,9 @@ Verdict = Literal[
 VERDICTS: tuple[str, ...] = Verdict.__args__  # type: ignore[attr-defined]
 
 JobStatus = Literal["queued", "running", "completed", "failed"]
+# Which limit ended a run (a result's `limitExceeded`): wall or CPU time, memory, output, or
+# the number of processes (a run that failed at its process limit).
+LimitName = Literal["wall_time", "cpu_time", "memory", "output", "processes"]
 
 _FORMAT = JSONFormat()
 
@@ -171,6 +174,14 @@ class Program(_Model):
         return code
 
 
+class InteractorProgram(Program):
+    """An interactive problem's interactor (functions/interactive.py): a Program that talks to
+    the submission through their standard streams; `transcript` keeps the exchange (bounded)
+    in each test case's result."""
+
+    transcript: bool = False
+
+
 class SubmissionRequest(_Model):
     """What a client submits (the public API's body): what to run, on what, judged how.
 
@@ -197,6 +208,16 @@ class SubmissionRequest(_Model):
     number_of_runs: int = Field(default=1, ge=1, le=20)  # Judge0's: times and memory averaged
     # A checker program decides each test case instead of `compare` (testlib's conventions).
     checker: Program | None = None
+    # An interactive problem: the interactor talks to the submission, and decides.
+    interactor: InteractorProgram | None = None
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> SubmissionRequest:
+        if self.checker is not None and self.interactor is not None:
+            raise ValueError("a submission has a checker or an interactor, not both")
+        if self.interactor is not None and self.number_of_runs != 1:
+            raise ValueError("numberOfRuns must be 1 for an interactive problem")
+        return self
 
     @field_validator("code")
     @classmethod
@@ -289,6 +310,11 @@ class TestResult(_Model):
     # message (its report's text).
     checker: StageResult | None = None
     message: str | None = None
+    # With an interactor: its run, and the exchange when asked for ("> " the submission's
+    # lines, "< " the interactor's).
+    interactor: StageResult | None = None
+    transcript: str | None = None
+    limit_exceeded: LimitName | None = None
 
 
 class StageResult(_Model):
@@ -332,6 +358,7 @@ class ExecutionResult(_Model):
     # True when texts were cut to keep the result within the stored maximum (bounded()).
     truncated: bool | None = None
     schema_version: str = SCHEMA_VERSION
+    limit_exceeded: LimitName | None = None  # the decisive run's (TestResult)
 
 
 # A result's texts (outputs, errors, and the inputs and expectations echoed back) are cut so that

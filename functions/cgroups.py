@@ -1,10 +1,11 @@
 """Per-run cgroups (v1 or v2): the kernel's limits on memory and processes, and exact accounting.
 
-Why a cgroup and not rlimits: RLIMIT_AS counts reserved address space, which Java, Go and Node
-reserve by the gigabyte, so it cannot be their memory limit; RLIMIT_NPROC is not enforced for
-host uid 0, which is who bubblewrap runs as; and rusage is lost for a run we kill. A group gives
-the resident peak, the OOM kills, the CPU time of every process that ever lived in it, and a
-limit on the number of tasks.
+Why a cgroup and not rlimits: rlimits are per process (RLIMIT_CPU, RLIMIT_AS and RLIMIT_DATA
+hold each process, not the run), RLIMIT_AS counts reserved address space, which Java, Go and
+Node reserve by the gigabyte, and the kernel enforces a group's limits at once where the
+rlimit mode's poll sees them only at its next look (functions/rlimits.py,
+functions/process_tree.py). A group gives the resident peak, the OOM kills, the CPU time of
+every process that ever lived in it, and a limit on the number of tasks.
 
 Each run gets a fresh group named sentinel-<pid>-<n>, where <pid> is the process that made it
 (so a sweep at start can tell a dead executor's groups from live ones, `sweep_stale`).

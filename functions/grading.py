@@ -51,6 +51,21 @@ def verdict(
     return "wrong_answer"
 
 
+def limit_exceeded(outcome: Outcome, verdict: str) -> str | None:
+    """Which limit ended the run, agreeing with its verdict: the limit a *_limit_exceeded verdict
+    names (CPU or wall time for time_limit_exceeded, as the sandbox saw it), or "processes" for a
+    run that failed at its process limit (seen in rlimit mode only, functions/sandbox.py)."""
+    if verdict == "output_limit_exceeded":
+        return "output"
+    if verdict == "memory_limit_exceeded":
+        return "memory"
+    if verdict == "time_limit_exceeded":
+        return "wall_time" if outcome.wall_timed_out else "cpu_time"
+    if verdict == "runtime_error" and outcome.ended_by == "processes":
+        return "processes"
+    return None
+
+
 def _said_out_of_memory(outcome: Outcome, texts: Sequence[str]) -> bool:
     stderr = outcome.stderr.decode("utf-8", errors="replace")
     return any(text in stderr for text in texts)

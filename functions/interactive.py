@@ -260,6 +260,7 @@ def verdict(
         case_points,
         interactor.out_of_memory,
         interactor_language.uncaught_error,
+        role="interactor",
     )
     if exchange.interactor_output_exceeded:
         judged = special_judge.Judgement(

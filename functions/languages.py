@@ -38,6 +38,10 @@ class Language:
     limits: Mapping[str, int] = field(default_factory=dict)
     heap_percent: int = 100
     address_space_limit: bool = True
+    # Without RLIMIT_AS: what the runtime needs beyond the run's limit in RLIMIT_DATA to start
+    # (thread stacks, code caches; functions/rlimits.py), measured per language in the registry.
+    data_overhead_mb: int = 0
+    data_thread_stacks: int = 0  # threads it starts with glibc's default stack (RLIMIT_STACK)
     # The compile step runs the submission's own code (perl -c runs BEGIN blocks): it is then
     # held to the run's limits (functions/runner.py compile_limits).
     compile_runs_code: bool = False
@@ -193,6 +197,8 @@ def _language(key: str, table: dict[str, object]) -> Language:
         limits={str(k): int(v) for k, v in limits.items()},
         heap_percent=heap_percent,
         address_space_limit=bool(table.get("address_space_limit", True)),
+        data_overhead_mb=int(str(table.get("data_overhead_mb", 0))),
+        data_thread_stacks=int(str(table.get("data_thread_stacks", 0))),
         compile_runs_code=bool(table.get("compile_runs_code", False)),
         needs_procfs=bool(table.get("needs_procfs", False)),
         out_of_memory=strings("out_of_memory"),

@@ -82,11 +82,13 @@ def exe_of(argv: Sequence[str]) -> str:
     return found or program
 
 
-def args(argv: Sequence[str], stdin_copy_fd: int | None) -> list[str]:
-    """bwrap's arguments for /proc and /dev (after the toolchain's binds)."""
-    if stdin_copy_fd is None:
+def args(argv: Sequence[str], proc_mode: str, stdin_copy_fd: int | None) -> list[str]:
+    """bwrap's arguments for /proc and /dev (after the toolchain's binds). The static /proc
+    holds a copy of stdin when `stdin_copy_fd` is given (not for a pipe, whose data cannot be
+    copied ahead: functions/interactive.py)."""
+    if proc_mode == PRIVATE:
         return ["--proc", "/proc", "--dev", "/dev"]
-    return [
+    found = [
         "--dev",
         "/dev",
         "--tmpfs",
@@ -96,9 +98,7 @@ def args(argv: Sequence[str], stdin_copy_fd: int | None) -> list[str]:
         "--symlink",
         exe_of(argv),
         "/proc/self/exe",
-        "--file",
-        str(stdin_copy_fd),
-        "/proc/self/fd/0",
-        "--remount-ro",
-        "/proc",
     ]
+    if stdin_copy_fd is not None:
+        found += ["--file", str(stdin_copy_fd), "/proc/self/fd/0"]
+    return [*found, "--remount-ro", "/proc"]

@@ -30,7 +30,16 @@ from eventing.contract import (
     TestResult,
     Verdict,
 )
-from functions import checkers, compile_cache, grading, precompiled, sandbox, sources, special_judge
+from functions import (
+    checkers,
+    compile_cache,
+    grading,
+    interactive,
+    precompiled,
+    sandbox,
+    sources,
+    special_judge,
+)
 from functions.languages import Language, load_registry, served
 from functions.settings import ExecutorSettings
 
@@ -73,6 +82,8 @@ def run_limits(
         file_size_bytes=min(file_size_kb, settings.max_file_size_kb) * 1024,
         stack_bytes=min(stack_kb, settings.max_stack_kb) * 1024,
         address_space=language.address_space_limit,
+        data_overhead_kb=language.data_overhead_mb * 1024,
+        data_thread_stacks=language.data_thread_stacks,
     )
 
 
@@ -97,6 +108,8 @@ def compile_limits(
         processes=128,
         tmp_bytes=128 * 1024 * 1024,
         address_space=language.address_space_limit,
+        data_overhead_kb=language.data_overhead_mb * 1024,
+        data_thread_stacks=language.data_thread_stacks,
     )
     if language.compile_runs_code and submission is not None:
         run = run_limits(submission, language, settings)
@@ -176,17 +189,28 @@ def _execute(
             compile_output=compiled.message,
             compile=compiled.stage,
         )
-    checker: special_judge.Checker | None = None
-    if submission.checker is not None:
-        prepared = _prepare_checker(submission, submission.checker, settings, work, catalog)
+    judge: special_judge.Checker | interactive.Interactor | None = None
+    program = submission.checker or submission.interactor
+    if program is not None:
+        role = "checker" if submission.checker is not None else "interactor"
+        prepared = _prepare_program(submission, program, role, settings, work, catalog)
         if isinstance(prepared, str):
             return _unrun(submission, language, settings, "internal_error", error=prepared)
-        checker = prepared
+        judge = (
+            special_judge.Checker(*prepared)
+            if role == "checker"
+            else interactive.Interactor(*prepared)
+        )
     limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
     results: list[TestResult] = []
     for case in cases:
-        result = _run_case(submission, case, language, limits, box, compiled.entry, checker, work)
+        if isinstance(judge, interactive.Interactor):
+            result = _run_exchange(
+                submission, case, language, limits, box, compiled.entry, judge, work
+            )
+        else:
+            result = _run_case(submission, case, language, limits, box, compiled.entry, judge, work)
         results.append(result)
         if submission.stop_on_first_failure and result.verdict != "accepted":
             break
@@ -202,37 +226,39 @@ def _installed(settings: ExecutorSettings) -> dict[str, Language]:
     return _INSTALLED[settings.registry_path]
 
 
-def _prepare_checker(
+def _prepare_program(
     submission: Submission,
     program: Program,
+    role: str,
     settings: ExecutorSettings,
     work: Path,
     catalog: dict[str, Language] | None,
-) -> special_judge.Checker | str:
-    """The submission's checker, compiled (through the compile cache, like any compile), or
-    why it cannot judge: the problem setter's fault, never the submission's."""
+) -> tuple[Language, Path, str, sandbox.Limits] | str:
+    """The submission's checker or interactor, compiled (through the compile cache, like any
+    compile): its language, box, entry file and limits; or why it cannot judge, which is the
+    problem setter's fault, never the submission's."""
     languages = catalog if catalog is not None else _installed(settings)
     language = languages.get(program.language.strip().lower())
     if language is None:
-        return f"the checker's language {program.language!r} is not installed on this executor"
+        return f"the {role}'s language {program.language!r} is not installed on this executor"
     as_submission = Submission(
-        id=f"{submission.id}-checker",
+        id=f"{submission.id}-{role}",
         language=language.id,
         code=program.code,
         files=special_judge.helper_files(language.id, program.files),
         limits=program.limits,
     )
-    box = work / "checker"
+    box = work / role
     if language.compile:
-        compiled = _compile(as_submission, language, settings, (), box, work / "checker-work")
+        compiled = _compile(as_submission, language, settings, (), box, work / f"{role}-work")
         if compiled.failed:
-            return f"the checker did not compile: {compiled.message[: special_judge.MESSAGE_CHARS]}"
+            reason = compiled.message[: special_judge.MESSAGE_CHARS]
+            return f"the {role} did not compile: {reason}"
         entry = compiled.entry
     else:
         box.mkdir()
         entry = sources.write(as_submission, language, box).entry
-    limits = run_limits(as_submission, language, settings)
-    return special_judge.Checker(language, box, entry, limits)
+    return language, box, entry, run_limits(as_submission, language, settings)
 
 
 def _refused(language: Language, options: tuple[str, ...]) -> str:
@@ -464,6 +490,63 @@ def _run_case(
         points=points,
         checker=judged.run if judged is not None else None,
         message=judged.message if judged is not None else None,
+        limit_exceeded=grading.limit_exceeded(outcome, verdict),  # type: ignore[arg-type]
+    )
+
+
+def _run_exchange(
+    submission: Submission,
+    case: TestCase,
+    language: Language,
+    limits: sandbox.Limits,
+    box: Path,
+    source: str,
+    interactor: interactive.Interactor,
+    work: Path,
+) -> TestResult:
+    """One test of an interactive problem: the submission and the interactor at once."""
+    argv = (*language.expand(language.run, limits.memory_kb, source), *submission.args)
+    solution = interactive.Side(
+        argv=argv,
+        limits=limits,
+        box=box,
+        env=language.environment(limits.memory_kb, source),
+        ro_paths=language.ro_paths,
+        out_of_memory=language.out_of_memory,
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="exchange-", dir=work))
+    try:
+        other = interactor.side(case.input, case.expected or "", scratch)
+        keep = bool(submission.interactor and submission.interactor.transcript)
+        exchange = interactive.run(solution, other, keep_transcript=keep)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    verdict, judged = interactive.verdict(
+        exchange, solution, other, interactor.language, case.points
+    )
+    outcome = exchange.solution
+    if judged.points is not None:
+        points: float | None = judged.points
+    else:
+        points = None if case.points is None else (case.points if verdict == "accepted" else 0.0)
+    return TestResult(
+        input=case.input,
+        expected=case.expected,
+        actual_output="",
+        error=_text(outcome.stderr),
+        passed=verdict == "accepted",
+        verdict=verdict,
+        execution_time=outcome.cpu_ms,
+        wall_time=outcome.wall_ms,
+        memory_kb=outcome.memory_kb,
+        exit_code=outcome.exit_code,
+        signal=outcome.signal_name,
+        name=case.name,
+        points=points,
+        message=judged.message,
+        interactor=judged.run,
+        transcript=exchange.transcript,
+        limit_exceeded=grading.limit_exceeded(outcome, verdict),  # type: ignore[arg-type]
     )
 
 
@@ -495,6 +578,7 @@ def _summarise(
         score=sum(r.points or 0.0 for r in results) if scored else None,
         max_score=sum(case.points or 0.0 for case in cases) if scored else None,
         executor=settings.name,
+        limit_exceeded=decisive.limit_exceeded,
     )
 
 

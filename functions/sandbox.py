@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import math
 import os
 import queue
+import re
 import resource
 import selectors
 import signal
@@ -34,7 +34,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from functions import box_files, cgroups, identity, procfs, seccomp
+from functions import (
+    box_files,
+    cgroups,
+    identity,
+    process_tree,
+    procfs,
+    rlimits,
+    seccomp,
+    settings,
+    subreaper,
+)
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534  # the uid inside; outside it is functions/identity.py's
@@ -47,7 +57,12 @@ BASE_ENV = {
     "TMPDIR": "/tmp",
 }
 _READ_CHUNK = 65536
-_POLL_S = 0.05  # how often a running sandbox's CPU time is checked (cgroup mode)
+# How often a running sandbox's CPU time is checked (a cgroup's counter), and in rlimit mode
+# its process tree's sums (functions/process_tree.py): more often, as the poll is then what
+# holds memory, but spaced to ten times its own cost (twice near the memory limit): a poll of a
+# JVM or of 30 processes takes 1 to 4 ms here.
+_POLL_S = 0.05
+_RLIMIT_POLL_S = 0.01
 _SPARES_PER_COMMAND = 2
 # Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
 MAX_SPARES = 8
@@ -63,7 +78,8 @@ class Limits:
 
     `address_space` says whether RLIMIT_AS may carry the memory limit when no cgroup is
     delegated: false for runtimes that reserve far more address space than they use (JVM, Go,
-    V8), which are then held by their own heap flags only.
+    V8, Mono), which then get RLIMIT_DATA at the limit plus `data_overhead_kb`, what the runtime
+    needs beyond it to start (functions/rlimits.py).
     """
 
     cpu_ms: int
@@ -76,6 +92,8 @@ class Limits:
     tmp_bytes: int = 64 * 1024 * 1024
     address_space: bool = True
     stack_bytes: int | None = None  # None: the executor's own stack limit is inherited
+    data_overhead_kb: int = 0
+    data_thread_stacks: int = 0  # thread stacks of RLIMIT_STACK's size the runtime starts
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,12 @@ class Outcome:
     wall_timed_out: bool
     output_exceeded: bool
     memory_exceeded: bool = False
-    memory_hit_limit: bool = False  # the group refused memory at least once (cgroup modes)
+    # The group refused memory at least once, or (rlimit mode) the run came near its limit.
+    memory_hit_limit: bool = False
     box_refused: str = ""  # why a kept /box could not be taken back ("" when it was)
+    # Which limit ended the run: "wall", "cpu", "memory", "output", "processes", or "" (none
+    # that the sandbox saw; a runtime's own out-of-memory message is functions/grading.py's).
+    ended_by: str = ""
 
     @property
     def signal_name(self) -> str | None:
@@ -130,42 +152,64 @@ def run(
     env: Mapping[str, str] | None = None,
     ro_paths: Sequence[str] = (),
     ro_binds: Sequence[tuple[str, str]] = (),
+    stdin_fd: int | None = None,
+    stdout_fd: int | None = None,
 ) -> Outcome:
     """Run `argv` in a new sandbox and wait for it (at most the wall limit).
+
+    With `stdin_fd` and `stdout_fd` (pipes: an interactive exchange, functions/interactive.py)
+    the program reads and writes those instead of `stdin` and a collected stdout (the outcome's
+    stdout is then empty); run owns them and closes them once the sandbox holds its copies.
 
     /box is a fresh tmpfs holding a copy of every file under `box`. With `keep_box`, the
     box as the program left it is written there afterwards (regular files and directories,
     bounded by `limits.tmp_bytes`); `Outcome.box_refused` says why when it could not be.
     `ro_paths` are host paths shown read-only at the same place, `ro_binds` (host, inside) pairs.
     """
-    if not os.access(BWRAP, os.X_OK):
-        raise SandboxUnavailable(f"{BWRAP} not found: install the Debian package bubblewrap")
-    directories, files = box_files_of(box)
+    streams = (stdin_fd, stdout_fd) if stdin_fd is not None and stdout_fd is not None else None
+    try:
+        if not os.access(BWRAP, os.X_OK):
+            raise SandboxUnavailable(f"{BWRAP} not found: install the Debian package bubblewrap")
+        directories, files = box_files_of(box)
+    except BaseException:
+        for fd in streams or ():
+            os.close(fd)
+        raise
     command = (*box_files.PACK, *argv) if keep_box is not None else tuple(argv)
     binds = tuple((p, p) for p in ro_paths if os.path.exists(p)) + tuple(
         (host, inside) for host, inside in ro_binds if os.path.exists(host)
     )
     where = delegation()
-    fixed = _rlimits(limits, grouped=where is not None) if identity.sandbox_ids().switch else None
+    if where is None:
+        command = rlimits.inner_command(limits.processes, command)
+    wanted = _wanted(limits)
+    fixed = (
+        rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
+    )
     key = (command, binds, len(files), fixed, procfs.mode())
-    prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
-    _SPARES.refill(key)
+    if streams is not None:  # its own streams: no prepared sandbox has them
+        prepared = _Prepared.spawn(key, where, streams)
+    else:
+        prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
+        _SPARES.refill(key)
     started = time.monotonic()
     try:
         extra = box_files.directory_args(directories, files, prepared.file_fds)
         size = limits.tmp_bytes + sum(f.size for f in files)
         prepared.release(limits, stdin, files, _run_args(limits, size, extra, env or {}))
         archive_cap = limits.tmp_bytes if keep_box is not None else limits.output_bytes
-        stdout, stderr, timed_out, exceeded, killed = _collect(
-            prepared, limits, started, archive_cap
-        )
+        seen = _collect(prepared, limits, started, archive_cap)
         _, status, rusage = os.wait4(prepared.process.pid, 0)
         prepared.process.returncode = status  # the Popen is done; keep it from waiting again
-        if not killed and not prepared.started_the_program():
-            _raise_unavailable(stderr, status)
+        inner = prepared.reap_init()  # rlimit mode: the program's own figures
+        if not seen.killed and not prepared.started_the_program():
+            _raise_unavailable(seen.stderr, status)
         wall_ms = round((time.monotonic() - started) * 1000)
-        cpu_ms = round((rusage.ru_utime + rusage.ru_stime) * 1000)
-        memory_kb, oom, hit_limit = rusage.ru_maxrss, False, False
+        cpu_ms = max(round((rusage.ru_utime + rusage.ru_stime) * 1000), seen.cpu_ms)
+        memory_kb, oom, hit_limit = max(rusage.ru_maxrss, seen.memory_kb), False, False
+        if inner is not None:  # bwrap's ru_maxrss is its own (functions/subreaper.py)
+            cpu_ms = max(cpu_ms, round((inner.ru_utime + inner.ru_stime) * 1000))
+            memory_kb = max(inner.ru_maxrss, seen.memory_kb)
         if prepared.group is not None:
             prepared.group.kill()
             usage = prepared.group.usage()
@@ -175,12 +219,18 @@ def run(
             hit_limit = usage.memory_hit_limit
     finally:
         prepared.close()
+    stdout, stderr, exceeded = seen.stdout, seen.stderr, seen.output_exceeded
     refused = ""
     if keep_box is not None:
         stdout, refused = b"", _unpacked(stdout, keep_box, limits, exceeded)
         exceeded = exceeded and not refused and len(stderr) >= limits.output_bytes
     exit_code = os.waitstatus_to_exitcode(status)
     killed_by = -exit_code if exit_code < 0 else _inner_signal(exit_code)
+    failed = killed_by is not None or exit_code != 0
+    if prepared.group is None:  # rlimit mode: the watch's sums say it (functions/rlimits.py)
+        near = memory_kb >= _near_limit_kb(limits.memory_kb)
+        oom = seen.over_memory or (failed and near)
+        hit_limit = oom or near
     return Outcome(
         stdout=stdout,
         stderr=stderr,
@@ -189,12 +239,53 @@ def run(
         cpu_ms=cpu_ms,
         wall_ms=wall_ms,
         memory_kb=memory_kb,
-        wall_timed_out=timed_out,
+        wall_timed_out=seen.timed_out,
         output_exceeded=exceeded,
         memory_exceeded=oom,
         memory_hit_limit=hit_limit,
         box_refused=refused,
+        ended_by=_ended_by(seen, limits, oom, failed, killed_by),
     )
+
+
+def _wanted(limits: Limits) -> rlimits.Wanted:
+    return rlimits.Wanted(
+        cpu_ms=limits.cpu_ms,
+        memory_kb=limits.memory_kb,
+        processes=limits.processes,
+        open_files=limits.open_files,
+        file_size_bytes=limits.file_size_bytes,
+        address_space=limits.address_space,
+        data_overhead_kb=limits.data_overhead_kb,
+        stack_bytes=limits.stack_bytes,
+        thread_stacks=limits.data_thread_stacks,
+    )
+
+
+def _near_limit_kb(memory_kb: int) -> int:
+    """A peak from which a failed run is taken to have died of its memory limit in rlimit mode:
+    within 32 MB of it, or within a quarter for small limits. Why that much: a program's libraries
+    and reservations take address space that is never resident (a C++ malloc bomb under RLIMIT_AS
+    ends 2 MB short of a 128 MB limit, Mono's 28 MB short under RLIMIT_DATA), and where the pid 1's
+    rusage is not to be had (functions/subreaper.py) the peak is what the watch last saw."""
+    return max(memory_kb * 3 // 4, memory_kb - 32 * 1024)
+
+
+def _ended_by(
+    seen: _Seen, limits: Limits, oom: bool, failed: bool, signal_number: int | None
+) -> str:
+    """Which limit ended the run, as far as the sandbox saw (the order of functions/grading.py)."""
+    if seen.output_exceeded:
+        return "output"
+    if seen.timed_out:
+        return "wall"
+    if seen.over_cpu or signal_number == signal.SIGXCPU:
+        return "cpu"
+    if oom:
+        return "memory"
+    if failed and seen.tasks >= limits.processes - 1:
+        return "processes"
+    return ""
 
 
 def box_files_of(box: Path | None) -> tuple[list[str], list[box_files.BoxFile]]:
@@ -228,45 +319,8 @@ def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) ->
     return ""
 
 
-_Rlimits = tuple[tuple[int, int, int], ...]
 # (command, binds, files, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
-_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, _Rlimits | None, str]
-PRLIMIT = "/usr/bin/prlimit"
-_PRLIMIT_NAMES = {
-    resource.RLIMIT_CPU: "cpu",
-    resource.RLIMIT_CORE: "core",
-    resource.RLIMIT_FSIZE: "fsize",
-    resource.RLIMIT_NOFILE: "nofile",
-    resource.RLIMIT_STACK: "stack",
-    resource.RLIMIT_AS: "as",
-}
-
-
-def _rlimits(limits: Limits, *, grouped: bool) -> _Rlimits:
-    """The rlimits of a run: (resource, soft, hard). RLIMIT_AS carries memory only where no
-    cgroup does and the runtime does not reserve huge address space."""
-    cpu_s = math.ceil(limits.cpu_ms / 1000) + 1
-    found = [
-        (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),
-        (resource.RLIMIT_CORE, 0, 0),
-        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
-        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
-    ]
-    if limits.stack_bytes is not None:
-        found.append((resource.RLIMIT_STACK, limits.stack_bytes, limits.stack_bytes))
-    if not grouped and limits.address_space:
-        memory = limits.memory_kb * 1024
-        found.append((resource.RLIMIT_AS, memory, memory))
-    return tuple(found)
-
-
-def _prlimit_command(fixed: _Rlimits) -> list[str]:
-    """util-linux prlimit(1) in front of bwrap: it sets the limits on itself, then execs.
-
-    Why: a root executor switches bwrap to another uid, and root here lacks CAP_SYS_RESOURCE
-    (prlimit(2) on another uid's process is refused), so the limits travel with the spawn and
-    become part of the prepared sandbox's key."""
-    return [PRLIMIT, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in fixed)]
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, rlimits.Rlimits | None, str]
 
 
 @dataclass
@@ -290,23 +344,34 @@ class _Prepared:
     group: cgroups.Group | None
     rlimits_fixed: bool = False  # set at spawn (a root executor may not prlimit another uid)
     closed: bool = field(default=False)
+    status: bytes = b""  # what bwrap wrote to its --json-status-fd so far
+    reaped: bool = False  # its pid 1 (rlimit mode, functions/subreaper.py)
 
     @classmethod
-    def spawn(cls, key: _Key, where: cgroups.Delegation | None) -> _Prepared:
+    def spawn(
+        cls, key: _Key, where: cgroups.Delegation | None, streams: tuple[int, int] | None = None
+    ) -> _Prepared:
         """Start one. bwrap gets an empty environment and, when this process is root, the
-        unprivileged identity (then CPython forks instead of vfork: a root executor pays it)."""
+        unprivileged identity (then CPython forks instead of vfork: a root executor pays it).
+        With `streams` (stdin, stdout), the program gets those; they are closed here once bwrap
+        holds them."""
         argv, binds, n_files, fixed, proc_mode = key
         ids = identity.sandbox_ids()
-        args_r, args_w = os.pipe()
+        try:
+            args_r, args_w = os.pipe()
+        except BaseException:
+            for fd in streams or ():
+                os.close(fd)
+            raise
         status_r, status_w = os.pipe()
-        stdin_fd = os.memfd_create("stdin", 0)
+        stdin_fd = os.memfd_create("stdin", 0) if streams is None else -1
         file_fds = [os.memfd_create("file", 0) for _ in range(n_files)]
         filter_fd = seccomp.memfd()
         # The static /proc's copy of stdin: its own open file, so bwrap's copying leaves fd 0's
         # offset alone (functions/procfs.py).
         stdin_copy = (
             os.open(f"/proc/self/fd/{stdin_fd}", os.O_RDONLY)
-            if proc_mode == procfs.STATIC
+            if proc_mode == procfs.STATIC and streams is None
             else None
         )
         passed = (args_r, filter_fd, status_w, *file_fds)
@@ -318,7 +383,7 @@ class _Prepared:
         try:
             command = [
                 *_sandbox_args(binds, filter_fd),
-                *procfs.args(_program_of(argv), stdin_copy),
+                *procfs.args(_program_of(argv), proc_mode, stdin_copy),
                 "--json-status-fd",
                 str(status_w),
                 "--args",
@@ -327,11 +392,11 @@ class _Prepared:
                 *argv,
             ]
             if fixed is not None:
-                command = [*_prlimit_command(fixed), *command]
+                command = [*rlimits.prlimit_command(fixed), *command]
             process = subprocess.Popen(
                 command,
-                stdin=stdin_fd,
-                stdout=subprocess.PIPE,
+                stdin=stdin_fd if streams is None else streams[0],
+                stdout=subprocess.PIPE if streams is None else streams[1],
                 stderr=subprocess.PIPE,
                 pass_fds=passed,
                 start_new_session=True,
@@ -340,7 +405,8 @@ class _Prepared:
             )
         except BaseException:
             for fd in (args_w, stdin_fd, status_r, *file_fds):
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
             if group is not None:
                 group.remove()
             raise
@@ -350,6 +416,8 @@ class _Prepared:
             os.close(status_w)
             if stdin_copy is not None:
                 os.close(stdin_copy)
+            for fd in streams or ():
+                os.close(fd)
         os.set_blocking(status_r, False)
         prepared = cls(
             process, args_w, stdin_fd, status_r, file_fds, group, rlimits_fixed=fixed is not None
@@ -367,12 +435,13 @@ class _Prepared:
     ) -> None:
         """Give it its limits, its stdin, its files and its last arguments: it starts."""
         if not self.rlimits_fixed:
-            for which, soft, hard in _rlimits(limits, grouped=self.group is not None):
+            for which, soft, hard in rlimits.outer(_wanted(limits), grouped=self.group is not None):
                 resource.prlimit(self.process.pid, which, (soft, hard))
         if self.group is not None:
             self.group.limit(limits.memory_kb * 1024, limits.processes)
-        os.write(self.stdin_fd, stdin)
-        os.lseek(self.stdin_fd, 0, os.SEEK_SET)
+        if self.stdin_fd >= 0:  # (an exchange's stdin is a pipe: functions/interactive.py)
+            os.write(self.stdin_fd, stdin)
+            os.lseek(self.stdin_fd, 0, os.SEEK_SET)
         for file, fd in zip(files, self.file_fds, strict=True):
             box_files.copy_into(fd, file)
         self._close_fds(self.stdin_fd, *self.file_fds)
@@ -385,11 +454,24 @@ class _Prepared:
         """Whether bwrap set the sandbox up and its program ran to an exit of its own (bwrap
         writes the exit-code record only then: not when a mount, the exec or the namespaces
         failed)."""
-        chunks = []
+        self._read_status()
+        return b'"exit-code"' in self.status
+
+    def reap_init(self) -> resource.struct_rusage | None:
+        """In rlimit mode, once bwrap is gone: wait for the sandbox's pid 1, which comes back to
+        this process (functions/subreaper.py), and return its rusage (the whole run's); else
+        None."""
+        if self.group is not None or self.reaped or self.status_fd < 0:
+            return None
+        self.reaped = True
+        self._read_status()
+        found = re.search(rb'"child-pid": *(\d+)', self.status)
+        return subreaper.reap(int(found.group(1))) if found else None
+
+    def _read_status(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(self.status_fd, 4096):
-                chunks.append(chunk)
-        return b'"exit-code"' in b"".join(chunks)
+                self.status += chunk
 
     def _close_fds(self, *fds: int) -> None:
         for fd in fds:
@@ -402,11 +484,12 @@ class _Prepared:
         if self.closed:
             return
         self.closed = True
-        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
-        self.args_fd = self.status_fd = -1
         if self.process.returncode is None:
             _kill(self.process)
             self.process.wait()
+        self.reap_init()  # a run that ended early (an exception) leaves no zombie either
+        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
+        self.args_fd = self.status_fd = -1
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
@@ -504,10 +587,16 @@ _DELEGATION_LOCK = threading.Lock()
 def delegation() -> cgroups.Delegation | None:
     """Probed once per process: the cgroups we may use, or None. Under a lock: on v2 the probe
     moves this process into its leaf, and /health, the spares and the precompiled headers'
-    build all ask at start (a second probe racing the first gave "rlimit" in the VM test)."""
+    build all ask at start (a second probe racing the first gave "rlimit" in the VM test).
+
+    SENTINEL_LIMITS=rlimit (functions/settings.py) skips the probe: rlimits only, as in a pod,
+    on a host that would delegate (the tests of that mode, or an operator who wants it)."""
     with _DELEGATION_LOCK:
         if not _DELEGATION:
-            _DELEGATION.append(cgroups.delegation())
+            forced = settings.limits_wanted() == "rlimit"
+            _DELEGATION.append(None if forced else cgroups.delegation())
+            if _DELEGATION[0] is None:
+                subreaper.enable()
         return _DELEGATION[0]
 
 
@@ -552,7 +641,10 @@ def _sandbox_args(binds: Sequence[tuple[str, str]], filter_fd: int) -> list[str]
 
 
 def _program_of(command: Sequence[str]) -> Sequence[str]:
-    """The program's own command line, without the wrapper that packs a compile's /box."""
+    """The program's own command line, without the wrappers in front of it: rlimit mode's
+    prlimit(1) (functions/rlimits.py) and the one that packs a compile's /box."""
+    if command and command[0] == rlimits.PRLIMIT and "--" in command:
+        command = command[list(command).index("--") + 1 :]
     pack = len(box_files.PACK)
     return command[pack:] if tuple(command[:pack]) == box_files.PACK else command
 
@@ -584,37 +676,79 @@ def _run_args(
     return args
 
 
-def _collect(
-    prepared: _Prepared, limits: Limits, started: float, stdout_cap: int
-) -> tuple[bytes, bytes, bool, bool, bool]:
+@dataclass
+class _Seen:
+    """What `_collect` saw of a run: its output, and which limit (if any) it was killed at;
+    in rlimit mode also the largest sums the watch saw (functions/process_tree.py)."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    timed_out: bool = False
+    output_exceeded: bool = False
+    over_cpu: bool = False
+    over_memory: bool = False
+    cpu_ms: int = 0
+    memory_kb: int = 0
+    tasks: int = 0
+    next_watch: float = 0.0  # rlimit mode: polls spaced to ten times their own cost
+
+    @property
+    def killed(self) -> bool:
+        return self.timed_out or self.output_exceeded or self.over_cpu or self.over_memory
+
+    def watch(self, prepared: _Prepared, limits: Limits) -> None:
+        """One poll: the run's CPU time against its limit (a cgroup's figure, or the process
+        tree's sums in rlimit mode, with its memory against the memory limit)."""
+        if prepared.group is not None:
+            self.over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
+            return
+        began = time.monotonic()
+        if began < self.next_watch:
+            return
+        near = _near_limit_kb(limits.memory_kb)
+        now = process_tree.totals(prepared.process.pid, near, limits.memory_kb)
+        # Near the limit the poll matters most: spaced to twice its cost only, else ten times.
+        spacing = 2 if now.proportional else 10
+        self.next_watch = began + spacing * (time.monotonic() - began)
+        self.cpu_ms = max(self.cpu_ms, now.cpu_ms)
+        self.memory_kb = max(self.memory_kb, now.memory_kb)
+        self.tasks = max(self.tasks, now.tasks)
+        self.over_cpu = now.cpu_ms > limits.cpu_ms
+        self.over_memory = now.memory_kb > limits.memory_kb
+
+
+def _collect(prepared: _Prepared, limits: Limits, started: float, stdout_cap: int) -> _Seen:
     """Read stdout (up to `stdout_cap`) and stderr (up to the output limit) until both close or
     the wall limit passes.
 
-    With a cgroup, the run's CPU time (all its processes and threads) is checked as it goes, so
-    a multi-threaded burner is stopped at the CPU limit rather than at the wall limit.
+    Every _POLL_S the run's CPU time (all its processes and threads) is checked, so a
+    multi-threaded or forking burner is stopped at the CPU limit rather than at the wall limit;
+    in rlimit mode its memory (summed over its processes) too, as a cgroup would hold it.
     """
     process = prepared.process
-    assert process.stdout is not None and process.stderr is not None
-    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    assert process.stderr is not None
+    streams = [s for s in (process.stdout, process.stderr) if s is not None]
+    out_fd = process.stdout.fileno() if process.stdout is not None else -1
+    err_fd = process.stderr.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
     caps = {out_fd: stdout_cap, err_fd: limits.output_bytes}
     # The pidfd turns readable when bwrap exits: a program that closes its output and then
     # sleeps is still held to the wall limit.
     pidfd = os.pidfd_open(process.pid)
     selector = selectors.DefaultSelector()
-    for stream in (process.stdout, process.stderr):
+    for stream in streams:
         selector.register(stream, selectors.EVENT_READ)
     selector.register(pidfd, selectors.EVENT_READ)
     deadline = started + limits.wall_ms / 1000
-    timed_out = exceeded = over_cpu = False
+    seen = _Seen()
     try:
-        while selector.get_map() and not exceeded and not over_cpu:
+        while selector.get_map() and not seen.killed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                timed_out = True
+                seen.timed_out = True
                 break
-            wait = min(remaining, _POLL_S) if prepared.group is not None else remaining
-            for key, _ in selector.select(wait):
+            every = _POLL_S if prepared.group is not None else _RLIMIT_POLL_S
+            for key, _ in selector.select(min(remaining, every)):
                 if key.fd == pidfd:
                     selector.unregister(pidfd)
                     continue
@@ -626,18 +760,18 @@ def _collect(
                 buffer += chunk
                 if len(buffer) > caps[key.fd]:
                     del buffer[caps[key.fd] :]
-                    exceeded = True
-            if prepared.group is not None:
-                over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
-        if timed_out or exceeded or over_cpu:
+                    seen.output_exceeded = True
+            if pidfd in selector.get_map():  # still running: a poll
+                seen.watch(prepared, limits)
+        if seen.killed:
             _kill(process)
     finally:
         selector.close()
         os.close(pidfd)
-        process.stdout.close()
-        process.stderr.close()
-    killed = timed_out or exceeded or over_cpu
-    return bytes(buffers[out_fd]), bytes(buffers[err_fd]), timed_out, exceeded, killed
+        for stream in streams:
+            stream.close()
+    seen.stdout, seen.stderr = bytes(buffers[out_fd]), bytes(buffers[err_fd])
+    return seen
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,18 @@ from pathlib import Path
 
 from functions.languages import REGISTRY_PATH
 
+LIMITS_MODES = ("auto", "rlimit")
+
+
+def limits_wanted() -> str:
+    """SENTINEL_LIMITS: "auto" (the default: a delegated cgroup, v1 then v2, else rlimits) or
+    "rlimit" (rlimits and the sandbox's own watch only, as in a pod, even where a cgroup would
+    be delegated: functions/sandbox.py delegation()). Read once per process, at the first run."""
+    wanted = os.environ.get("SENTINEL_LIMITS", "").strip() or "auto"
+    if wanted not in LIMITS_MODES:
+        raise ValueError(f"SENTINEL_LIMITS must be one of {', '.join(LIMITS_MODES)}: {wanted!r}")
+    return wanted
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -58,6 +70,8 @@ class ExecutorSettings:
     # The sandbox's /proc (functions/procfs.py): "auto" probes whether the kernel mounts a fresh
     # procfs here (not in a container with a masked /proc); "private" or "static" forces one.
     sandbox_proc: str = "auto"
+    # How memory and processes are limited: "auto" or "rlimit" (limits_wanted above).
+    limits: str = "auto"
 
     @property
     def cache_root(self) -> Path:
@@ -69,7 +83,7 @@ class ExecutorSettings:
         """PORT, SENTINEL_LANGUAGES, SENTINEL_REGISTRY, SENTINEL_WORK_DIR, SENTINEL_MAX_*,
         SENTINEL_DEFAULT_*,
         SENTINEL_COMPILE_*, SENTINEL_COMPILE_CACHE_MB, SENTINEL_CACHE_DIR, SENTINEL_SLOTS,
-        SENTINEL_HEALTH_THREADS and SENTINEL_SANDBOX_PROC."""
+        SENTINEL_HEALTH_THREADS, SENTINEL_SANDBOX_PROC and SENTINEL_LIMITS."""
         cache_dir = os.environ.get("SENTINEL_CACHE_DIR")
         wanted = os.environ.get("SENTINEL_LANGUAGES", "").strip()
         return cls(
@@ -103,4 +117,5 @@ class ExecutorSettings:
             slots=_int("SENTINEL_SLOTS", cls.slots),
             health_threads=_int("SENTINEL_HEALTH_THREADS", cls.health_threads),
             sandbox_proc=os.environ.get("SENTINEL_SANDBOX_PROC") or cls.sandbox_proc,
+            limits=limits_wanted(),
         )

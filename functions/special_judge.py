@@ -113,6 +113,7 @@ def judgement(
     case_points: float | None,
     out_of_memory: tuple[str, ...] = (),
     uncaught_error: tuple[str, ...] = (),
+    role: str = "checker",
 ) -> Judgement:
     """The verdict a checker's run gives a test (see the module's docstring). A checker that
     died of an uncaught exception (its language's `uncaught_error` texts on stderr) crashed:
@@ -135,10 +136,10 @@ def judgement(
         what = (
             own.replace("_", " ") if outcome.signal is None else f"killed by {outcome.signal_name}"
         )
-        return _failed(f"the checker failed: {what}", report, run)
+        return _failed(f"the {role} failed: {what}", report, run)
     code = outcome.exit_code
     if code != 0 and any(text in stderr for text in uncaught_error):
-        return _failed(f"the checker crashed (exit {code})", report, run)
+        return _failed(f"the {role} crashed (exit {code})", report, run)
     if code in _EXITS:
         verdict = _EXITS[code]
         message = f"presentation error: {report}" if code == 2 else report
@@ -147,7 +148,7 @@ def judgement(
         found = _NUMBER.match(report.splitlines()[0] if report else "")
         if found is None:
             return _failed(
-                "the checker exited 7 without points on its report's first line", report, run
+                f"the {role} exited 7 without points on its report's first line", report, run
             )
         earned = max(0.0, float(found.group(1)))
         if case_points is not None:
@@ -155,9 +156,9 @@ def judgement(
         full = case_points is None or earned >= case_points
         return Judgement("accepted" if full else "wrong_answer", report, earned, run)
     if code == FAILED_EXIT:
-        return _failed("the checker failed (exit 3)", report, run)
+        return _failed(f"the {role} failed (exit 3)", report, run)
     return _failed(
-        f"the checker exited {code}, which means nothing in testlib's conventions", report, run
+        f"the {role} exited {code}, which means nothing in testlib's conventions", report, run
     )
 
 

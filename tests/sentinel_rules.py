@@ -22,6 +22,9 @@ from eventing.triggers import parse_duration
 
 Resource = dict[str, Any]
 SERVICE_OVERHEAD_MI = 256
+# What a run may hold past its memory limit where no cgroup holds it (a pod: limits mode
+# rlimit), one poll of functions/process_tree.py; measured up to 43 Mi (tests/test_rlimit_mode.py).
+RUN_OVERSHOOT_MI = 64
 USER = 10001
 COMPONENT = "app.kubernetes.io/component"
 BROKER_INGRESS = "broker-ingress"
@@ -126,7 +129,7 @@ def executor_problems(resources: list[Resource]) -> list[str]:
         if any("httpGet" in p for p in probes) and int(env.get("SENTINEL_HEALTH_THREADS", 0)) < 1:
             problems.append(f"{name}: HTTP probes need SENTINEL_HEALTH_THREADS >= 1")
         limit = mebibytes(container["resources"].get("limits", {}).get("memory", "0"))
-        needed = slots * per_job_mi + SERVICE_OVERHEAD_MI
+        needed = slots * (per_job_mi + RUN_OVERSHOOT_MI) + SERVICE_OVERHEAD_MI
         if limit < needed:
             problems.append(f"{name}: memory limit {limit:.0f}Mi < {slots} slots x job + overhead")
         if env.get("K_SINK") != broker_url:

@@ -869,7 +869,7 @@ def test_distinct_command_lines_keep_a_bounded_number_of_prepared_sandboxes() ->
 
 
 def test_groups_a_killed_executor_left_are_removed_at_the_next_start() -> None:
-    where = cgroups.delegation()
+    where = sandbox.delegation()  # None also where SENTINEL_LIMITS=rlimit forces the mode
     if where is None:
         pytest.skip("no cgroup delegated to this process: nothing is left behind in rlimit mode")
     stale_pid = _a_dead_pid()
