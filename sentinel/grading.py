@@ -95,18 +95,21 @@ def grade(
     compile_output = ""
     for (compare, wall_ms), indexes in groups.items():
         cases = [suite.cases[i] for i in indexes]
+        judged_there = suite.checker is not None or suite.interactor is not None
         run_limits = {**suite.limits, **limits}
         if wall_ms is not None and "wallTimeMs" not in limits:
             run_limits["wallTimeMs"] = wall_ms
         body: dict[str, Any] = {
             "code": code,
             "language": language,
-            "testCases": [_wire(case, suite.checker is not None) for case in cases],
+            "testCases": [_wire(case, judged_there) for case in cases],
             "compare": compare,
             "limits": run_limits,
         }
         if suite.checker is not None:
             body["checker"] = suite.checker
+        if suite.interactor is not None:
+            body["interactor"] = suite.interactor
         try:
             job = client.execute(body, on_wait)
         except ServiceError as exc:
@@ -126,7 +129,7 @@ def grade(
         for position, (index, case) in enumerate(zip(indexes, cases, strict=True)):
             result = results[position] if position < len(results) else None
             judged = result if isinstance(result, dict) else None
-            outcomes[index] = _judge(case, job, judged, suite.checker is not None)
+            outcomes[index] = _judge(case, job, judged, judged_there)
     return Grade(
         file=file,
         language=language,
@@ -171,7 +174,8 @@ def _judge(
     )
     detail = _detail(case, verdict, actual, stderr, result)
     if checked and isinstance(message, str) and message and verdict != "accepted":
-        detail = f"the checker says: {_short(message)}"
+        who = "interactor" if suite_interactive(job) else "checker"
+        detail = f"the {who} says: {_short(message)}"
     return Outcome(
         case=case,
         verdict=verdict,
@@ -183,6 +187,11 @@ def _judge(
         detail=detail,
         earned=float(earned) if earned is not None else None,
     )
+
+
+def suite_interactive(job: dict[str, Any]) -> bool:
+    """Whether a job's results came from an interactor (its test cases carry its run)."""
+    return any(isinstance(c, dict) and "interactor" in c for c in job.get("testCases") or [])
 
 
 def _detail(case: Case, verdict: str, actual: str, stderr: str, result: dict[str, Any]) -> str:

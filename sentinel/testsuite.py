@@ -3,7 +3,9 @@
 
 Sentinel's format is a list of cases, or a mapping with `tests` and optional suite-wide
 `comparison`, `limits` and `checker` (a checker program judges every case on the server,
-functions/special_judge.py; its file and any extra `files` are paths beside the suite):
+functions/special_judge.py; its file and any extra `files` are paths beside the suite) or
+`interactor` (an interactive problem: functions/interactive.py; `transcript: true` keeps the
+exchange):
 
     checker: {language: cpp, file: checker.cpp, files: [testlib.h]}
     tests:
@@ -68,6 +70,8 @@ class Suite:
     limits: dict[str, int] = field(default_factory=dict)
     # The checker program as the API takes it ({"language", "code", "files"}), or None.
     checker: dict[str, Any] | None = None
+    # An interactive problem's interactor, the same way (and "transcript"), or None.
+    interactor: dict[str, Any] | None = None
 
     @property
     def max_points(self) -> float:
@@ -109,12 +113,17 @@ def _format_name(path: Path) -> str:
 
 
 def _native(path: Path, tests: list[Any], suite: dict[str, Any]) -> Suite:
-    unknown = set(suite) - {"tests", "comparison", "limits", "checker"}
+    unknown = set(suite) - {"tests", "comparison", "limits", "checker", "interactor"}
     if unknown:
         raise SuiteError(f"{path}: unknown suite keys {sorted(unknown)}")
+    if "checker" in suite and "interactor" in suite:
+        raise SuiteError(f"{path}: a suite has a checker or an interactor, not both")
     default_mode = _mode(path, "suite", suite.get("comparison", DEFAULT_MODE), MODES)
     limits = _limits(path, suite.get("limits") or {})
-    checker = _checker(path, suite["checker"]) if "checker" in suite else None
+    checker = _program(path, "checker", suite["checker"]) if "checker" in suite else None
+    interactor = (
+        _program(path, "interactor", suite["interactor"]) if "interactor" in suite else None
+    )
     cases = []
     for index, entry in enumerate(tests, 1):
         name = _name(path, index, entry, NATIVE_KEYS)
@@ -129,29 +138,32 @@ def _native(path: Path, tests: list[Any], suite: dict[str, Any]) -> Suite:
                 points=_points(path, name, entry.get("points", 1)),
             )
         )
-    return _checked(Suite(path, tuple(cases), classroom=False, limits=limits, checker=checker))
+    suite_of = Suite(path, tuple(cases), False, limits, checker=checker, interactor=interactor)
+    return _checked(suite_of)
 
 
-def _checker(path: Path, entry: Any) -> dict[str, Any]:
-    """The suite's checker: its language and source file, and extra files, read from beside
-    the suite file."""
-    keys = {"language", "file", "files"}
+def _program(path: Path, role: str, entry: Any) -> dict[str, Any]:
+    """The suite's checker or interactor: its language and source file, and extra files, read
+    from beside the suite file."""
+    keys = {"language", "file", "files"} | ({"transcript"} if role == "interactor" else set())
     if not isinstance(entry, dict) or set(entry) - keys or not {"language", "file"} <= set(entry):
-        raise SuiteError(f"{path}: checker must be a mapping of language, file and files")
+        raise SuiteError(f"{path}: {role} must be a mapping of {', '.join(sorted(keys))}")
     extra = entry.get("files") or []
     if not isinstance(extra, list) or not all(isinstance(name, str) for name in extra):
-        raise SuiteError(f"{path}: checker.files must be a list of file names")
+        raise SuiteError(f"{path}: {role}.files must be a list of file names")
 
     def read(name: str) -> str:
         try:
             return (path.parent / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise SuiteError(f"{path}: cannot read the checker's {name}: {exc}") from exc
+            raise SuiteError(f"{path}: cannot read the {role}'s {name}: {exc}") from exc
 
-    checker: dict[str, Any] = {"language": str(entry["language"]), "code": read(str(entry["file"]))}
+    program: dict[str, Any] = {"language": str(entry["language"]), "code": read(str(entry["file"]))}
     if extra:
-        checker["files"] = [{"name": Path(name).name, "content": read(name)} for name in extra]
-    return checker
+        program["files"] = [{"name": Path(name).name, "content": read(name)} for name in extra]
+    if entry.get("transcript"):
+        program["transcript"] = True
+    return program
 
 
 def _classroom(path: Path, data: dict[str, Any], language: str) -> Suite:

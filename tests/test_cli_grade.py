@@ -358,3 +358,50 @@ def test_a_suite_with_a_checker_program_is_judged_by_it(stack: Stack, tmp_path: 
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "the checker says: 'not a permutation of the input'" in failed.stdout
     assert "Points 0/4" in failed.stdout.splitlines()
+
+
+GUESSING_SUITE = """\
+interactor: {language: python, file: interactor.py, transcript: true}
+tests:
+- name: low
+  input: "3"
+- name: high
+  input: "999"
+"""
+GUESSING_INTERACTOR = """import sys
+secret = int(open(sys.argv[1]).read())
+for query in range(1, 11):
+    guess = int(sys.stdin.readline())
+    if guess == secret:
+        print("=", flush=True)
+        sys.exit(0)
+    print("<" if secret < guess else ">", flush=True)
+print("too many queries", file=sys.stderr)
+sys.exit(1)
+"""
+GUESSER_PY = """low, high = 1, 1000
+while True:
+    guess = (low + high) // 2
+    print(guess, flush=True)
+    answer = input()
+    if answer == "=":
+        break
+    low, high = (low, guess - 1) if answer == "<" else (guess + 1, high)
+"""
+
+
+def test_an_interactive_suite_is_judged_by_its_interactor(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "interactor.py").write_text(GUESSING_INTERACTOR)
+    (tmp_path / "tests.yaml").write_text(GUESSING_SUITE)
+    (tmp_path / "guess.py").write_text(GUESSER_PY)
+    linear = (
+        "g = 1\nwhile True:\n    print(g, flush=True)\n"
+        "    if input() == '=':\n        break\n    g += 1\n"
+    )
+    (tmp_path / "linear.py").write_text(linear)
+    done = sentinel("grade", "--tests", "tests.yaml", "guess.py", server=stack.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Points 2/2" in done.stdout.splitlines()
+    failed = sentinel("grade", "--tests", "tests.yaml", "linear.py", server=stack.url, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "the interactor says: 'too many queries'" in failed.stdout
