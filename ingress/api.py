@@ -14,23 +14,20 @@ from collections import Counter
 from typing import Any, cast
 
 import redis
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from eventing import contract, keys
 from ingress import health as health_report
 from ingress import metrics, openapi, submissions, validation
-from ingress.app import Services
-from ingress.compat import spend
+from ingress.backlog import backlog
 from ingress.errors import ApiError
+from ingress.services import Services, spend
+from ingress.services import services as _services
 
 api = Blueprint("api", __name__)
 
 TRUE = ("true", "1", "yes")
 FALSE = ("false", "0", "no", "")
-
-
-def _services() -> Services:
-    return cast(Services, current_app.extensions["sentinel"])
 
 
 def _queued_body(job: submissions.Queued) -> dict[str, Any]:
@@ -307,20 +304,6 @@ def load() -> Response:
         languages=languages,
         totals=totals,
     )
-
-
-def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
-    """(waiting, active) of one trigger's stream. Delivered entries are deleted, so the stream
-    holds exactly the unread entries and the pending ones; both are read in one transaction."""
-    pipe = client.pipeline(transaction=True)
-    pipe.xlen(stream)
-    pipe.xpending(stream, keys.CONSUMER_GROUP)
-    length, pending = pipe.execute(raise_on_error=False)
-    if isinstance(length, Exception):
-        raise length
-    # No consumer group yet (no dispatcher has started): nothing has been read.
-    active = 0 if isinstance(pending, Exception) else int(pending["pending"])
-    return max(0, int(length) - active), active
 
 
 @api.get("/languages")

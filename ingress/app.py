@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
 
 import redis
 import structlog
@@ -24,13 +22,19 @@ from gunicorn.http import errors as http_errors
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from eventing import logs
 from eventing.store import JobStore
-from eventing.triggers import Trigger, load_triggers
+from eventing.triggers import load_triggers
+from ingress.api import api
 from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError, respond
 from ingress.health import Prober
+from ingress.judge0 import judge0
+from ingress.metrics import metrics_key
+from ingress.piston import piston
 from ingress.ratelimit import RateLimits
+from ingress.services import EXTENSION, Services, key_matches
 from ingress.settings import IngressSettings
 from ingress.waiting import Listener, Waiters
 
@@ -62,22 +66,6 @@ MAX_WAITERS = 16
 REDIS_RETRY_AFTER_S = 5
 
 
-@dataclass(frozen=True)
-class Services:
-    """What the routes use, built once per app (kept in app.extensions)."""
-
-    settings: IngressSettings
-    redis: redis.Redis
-    store: JobStore
-    triggers: list[Trigger]
-    catalog: LanguageCatalog
-    limits: RateLimits
-    waiters: Waiters
-    listener: Listener
-    depths: Depths
-    prober: Prober
-
-
 def create_app(settings: IngressSettings | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or IngressSettings.from_env()
@@ -91,7 +79,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0
         )
-    app.extensions["sentinel"] = Services(
+    app.extensions[EXTENSION] = Services(
         settings=settings,
         redis=client,
         store=JobStore(client, ev.key_prefix, ev.job_ttl_seconds),
@@ -109,10 +97,6 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         depths=Depths(),
         prober=Prober(triggers),
     )
-
-    from ingress.api import api
-    from ingress.judge0 import judge0
-    from ingress.piston import piston
 
     app.register_blueprint(api)
     app.register_blueprint(judge0)
@@ -140,7 +124,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
                 headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
             )
         if request.endpoint in READ_ENDPOINTS:
-            services: Services = app.extensions["sentinel"]
+            services: Services = app.extensions[EXTENSION]
             quota = services.limits.hit("read", g.client)
             if quota is not None:
                 g.quota = quota
@@ -199,16 +183,8 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
 def wsgi() -> Flask:
     """The gunicorn entry point (`python -m ingress`): JSON logs, then the app from the env."""
-    from eventing import logs
-
     logs.configure("ingress")
     return create_app()
-
-
-def key_matches(given: str, accepted: frozenset[str]) -> bool:
-    """Compare against every key in constant time (no early exit that leaks which matched)."""
-    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in accepted]
-    return bool(given) and any(matches)
 
 
 def _client(settings: IngressSettings) -> str:
@@ -238,9 +214,7 @@ def metric_labels(method: str, rule: str | None, status: int) -> str:
 
 def _count(app: Flask, status: int) -> None:
     """One more request for GET /metrics (a hash in Redis, shared by every worker)."""
-    from ingress.submissions import metrics_key
-
-    services: Services = app.extensions["sentinel"]
+    services: Services = app.extensions[EXTENSION]
     rule = request.url_rule.rule if request.url_rule is not None else None
     with contextlib.suppress(redis.RedisError):  # metrics must never fail a request
         services.redis.hincrby(

@@ -18,11 +18,10 @@ from werkzeug.exceptions import HTTPException
 
 from eventing import contract, keys, strictjson
 from ingress import submissions, validation
-from ingress.api import backlog
-from ingress.app import key_matches
-from ingress.compat import services, spend
+from ingress.backlog import backlog
 from ingress.errors import ApiError, respond
 from ingress.judge0 import languages, models, statuses
+from ingress.services import key_matches, services, spend
 
 judge0 = Blueprint("judge0", __name__, url_prefix="/judge0")
 

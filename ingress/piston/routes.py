@@ -14,9 +14,9 @@ from werkzeug.exceptions import HTTPException
 
 from eventing import strictjson
 from ingress import submissions, validation, waiting
-from ingress.compat import services, spend
 from ingress.errors import ApiError, respond
 from ingress.piston import models, runtimes
+from ingress.services import services, spend
 
 piston = Blueprint("piston", __name__, url_prefix="/api/v2")
 
