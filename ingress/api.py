@@ -17,6 +17,7 @@ import redis
 from flask import Blueprint, Response, g, jsonify, request
 
 from eventing import contract, keys
+from eventing.jobview import job_view
 from ingress import health as health_report
 from ingress import metrics, openapi, submissions, validation
 from ingress.backlog import backlog
@@ -333,18 +334,3 @@ def metrics_text() -> Response:
         services.redis, services.settings.eventing.key_prefix, services.triggers
     )
     return Response(body, mimetype="text/plain", content_type=metrics.CONTENT_TYPE)
-
-
-def job_view(record: dict[str, Any]) -> dict[str, Any]:
-    """The seed's job shape: id, status, timestamp, then the result's fields once there."""
-    view: dict[str, Any] = {
-        "id": record["id"],
-        "status": record["status"],
-        "timestamp": record["timestamp"],
-    }
-    result = record.get("result")
-    if isinstance(result, dict):
-        view.update({k: v for k, v in result.items() if k not in ("id", "schemaVersion")})
-    if record["status"] == "failed":
-        view["error"] = record.get("reason", "the service could not run this job")
-    return view
