@@ -19,7 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from eventing import contract, keys
 from eventing.jobview import job_view
 from ingress import health as health_report
-from ingress import metrics, openapi, submissions, validation
+from ingress import metrics, openapi, shapes, submissions, validation
 from ingress.backlog import backlog
 from ingress.errors import ApiError
 from ingress.services import Services, spend
@@ -32,12 +32,12 @@ FALSE = ("false", "0", "no", "")
 
 
 def _queued_body(job: submissions.Queued) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": "queued",
-        "timestamp": job.timestamp,
-        "message": f"Job queued on {health_report.container_id(job.language)}",
-    }
+    return shapes.Queued(
+        id=job.id,
+        status="queued",
+        timestamp=job.timestamp,
+        message=f"Job queued on {health_report.container_id(job.language)}",
+    ).wire()
 
 
 def _wait_seconds() -> float | None:
@@ -128,10 +128,13 @@ def execute_batch() -> tuple[Response, int]:
     queued = submissions.enqueue(services, [(s, lang) for _, s, lang in admitted], g.request_id)
     for (index, _, _), job in zip(admitted, queued, strict=True):
         results[index] = {"index": index, **_queued_body(job)}
-    answer = {"jobs": results, "queued": len(queued), "rejected": len(items) - len(queued)}
+    answer = shapes.BatchAnswer.model_validate(
+        {"jobs": results, "queued": len(queued), "rejected": len(items) - len(queued)}
+    )
     if not queued:
-        return jsonify(error="no submission in the batch was queued", **answer), 400
-    return jsonify(answer), 202
+        refused = answer.model_copy(update={"error": "no submission in the batch was queued"})
+        return jsonify(refused.wire()), 400
+    return jsonify(answer.wire()), 202
 
 
 @api.post("/events")
@@ -190,10 +193,12 @@ def _seen_before(services: Services, job_id: str) -> tuple[Response, int]:
         "timestamp": contract.now_iso(),
     }
     return jsonify(
-        id=record["id"],
-        status=record["status"],
-        timestamp=record["timestamp"],
-        message="This event was received before; this is its job.",
+        shapes.Queued(
+            id=record["id"],
+            status=record["status"],
+            timestamp=record["timestamp"],
+            message="This event was received before; this is its job.",
+        ).wire()
     ), 202
 
 
@@ -213,24 +218,27 @@ def status(job_id: str) -> Response:
     record = _services().store.get(job_id)
     if record is None:
         raise ApiError(404, f"no job {job_id!r} (unknown, or expired)")
-    view: dict[str, Any] = {
-        k: record[k] for k in ("id", "status", "timestamp", "updatedAt") if k in record
-    }
-    if "verdict" in record:
-        view["verdict"] = record["verdict"]
-    view["progress"] = progress(record)
-    return jsonify(view)
+    view = shapes.Status(
+        id=record["id"],
+        status=record["status"],
+        timestamp=record["timestamp"],
+        updated_at=record.get("updatedAt"),
+        verdict=record.get("verdict"),
+        progress=progress(record),
+    )
+    return jsonify(view.wire())
 
 
-def progress(record: dict[str, Any]) -> dict[str, int]:
+def progress(record: dict[str, Any]) -> shapes.Progress:
     """Test cases run of those submitted. The executor reports once, at the end, so this is 0
     until the job is finished; then the cases it ran (fewer with stopOnFirstFailure)."""
     total = int(record.get("total") or 1)
     result = record.get("result")
     if record.get("status") != "completed" or not isinstance(result, dict):
-        return {"completed": 0, "total": total}
+        return shapes.Progress(completed=0, total=total)
     cases = result.get("testCases")
-    return {"completed": len(cases) if isinstance(cases, list) else total, "total": total}
+    done = len(cases) if isinstance(cases, list) else total
+    return shapes.Progress(completed=done, total=total)
 
 
 @api.get("/health")
@@ -244,7 +252,7 @@ def health() -> tuple[Response, int]:
         services.prober,
         services.catalog.routes,
     )
-    return jsonify(body), 200 if healthy else 503
+    return jsonify(shapes.Health.model_validate(body).wire()), 200 if healthy else 503
 
 
 # --- shallow probes for Kubernetes (docs/deploy-knative.md, "Probes") ------------------------
@@ -256,7 +264,7 @@ def health() -> tuple[Response, int]:
 @api.get("/healthz")
 def healthz() -> Response:
     """Alive: the process answers. No dependency, so a Redis outage never restarts the pod."""
-    return jsonify(status="ok")
+    return jsonify(shapes.Probe(status="ok").wire())
 
 
 @api.get("/readyz")
@@ -265,8 +273,8 @@ def readyz() -> tuple[Response, int]:
     try:
         _services().redis.ping()
     except redis.RedisError as exc:
-        return jsonify(status="unavailable", error=str(exc)), 503
-    return jsonify(status="ok"), 200
+        return jsonify(shapes.Probe(status="unavailable", error=str(exc)).wire()), 503
+    return jsonify(shapes.Probe(status="ok").wire()), 200
 
 
 # --- end of shallow probes ---------------------------------------------------------------------
@@ -297,22 +305,23 @@ def load() -> Response:
         {"containerId": health_report.container_id(language), "language": language, **counts}
         for language, counts in sorted(languages.items())
     ]
-    return jsonify(
+    load = shapes.Load(
         timestamp=contract.now_iso(),
-        totalWaiting=totals["waiting"],
-        totalActive=totals["active"],
-        containers=containers,
-        languages=languages,
-        totals=totals,
+        total_waiting=totals["waiting"],
+        total_active=totals["active"],
+        containers=[shapes.Container.model_validate(entry) for entry in containers],
+        languages={name: shapes.Counts.model_validate(c) for name, c in languages.items()},
+        totals=shapes.Counts.model_validate(totals),
     )
+    return jsonify(load.wire())
 
 
 @api.get("/languages")
 @api.get("/api/languages")
 def languages() -> Response:
     """The languages offered, with what their executors report (version and all)."""
-    described = _services().catalog.describe()
-    return jsonify(languages=described, count=len(described))
+    described = [shapes.LanguageEntry.model_validate(e) for e in _services().catalog.describe()]
+    return jsonify(shapes.Languages(languages=described, count=len(described)).wire())
 
 
 @api.get("/openapi.json")

@@ -16,6 +16,7 @@ from typing import Any
 import semantic_version
 
 from ingress.catalog import LanguageCatalog
+from ingress.piston.shapes import PistonRuntime
 
 # Sentinel id -> (Piston language, runtime or None, Piston's aliases).
 PISTON_NAMES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
@@ -69,15 +70,13 @@ class Runtime:
     runtime: str | None
 
     def wire(self) -> dict[str, Any]:
-        """Piston's shape: runtime only when there is one."""
-        entry: dict[str, Any] = {
-            "language": self.language,
-            "version": self.version,
-            "aliases": list(self.aliases),
-        }
-        if self.runtime:
-            entry["runtime"] = self.runtime
-        return entry
+        """Piston's shape (ingress/piston/shapes.py): runtime only when there is one."""
+        return PistonRuntime(
+            language=self.language,
+            version=self.version,
+            aliases=list(self.aliases),
+            runtime=self.runtime,
+        ).wire()
 
 
 def semver(version: str) -> str:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from eventing import contract
 from ingress.catalog import SandboxLimits
 from ingress.piston.runtimes import COMPILED, Runtime
+from ingress.piston.shapes import PistonExecuteResponse, PistonStage
 
 
 class PistonError(Exception):
@@ -140,19 +141,19 @@ def _stage(
     cpu_ms: int,
     wall_ms: int,
     memory_kb: int,
-) -> dict[str, Any]:
-    return {
-        "stdout": stdout,
-        "stderr": stderr,
-        "output": stdout + stderr,
-        "code": None if signal else code,
-        "signal": signal,
-        "message": message,
-        "status": status,
-        "cpu_time": cpu_ms,
-        "wall_time": wall_ms,
-        "memory": memory_kb * 1024,
-    }
+) -> PistonStage:
+    return PistonStage(
+        stdout=stdout,
+        stderr=stderr,
+        output=stdout + stderr,
+        code=None if signal else code,
+        signal=signal,
+        message=message,
+        status=status,
+        cpu_time=cpu_ms,
+        wall_time=wall_ms,
+        memory=memory_kb * 1024,
+    )
 
 
 # Sentinel verdict -> Piston status and message (docs/migrating.md).
@@ -178,7 +179,14 @@ def _run_status(
 
 def render(record: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     """A finished job as Piston's execute response."""
-    answer: dict[str, Any] = {"language": runtime.language, "version": runtime.version}
+    return PistonExecuteResponse(
+        language=runtime.language, version=runtime.version, **_stages(record, runtime)
+    ).wire()
+
+
+def _stages(record: dict[str, Any], runtime: Runtime) -> dict[str, PistonStage]:
+    """The job's stages: `run`, and `compile` for a language with a compile stage."""
+    answer: dict[str, PistonStage] = {}
     result = record.get("result")
     if record.get("status") == "failed" or not isinstance(result, dict):
         reason = str(record.get("reason") or "the service could not run this job")
