@@ -36,6 +36,7 @@ from ingress.piston import piston
 from ingress.ratelimit import RateLimits
 from ingress.services import EXTENSION, Services, key_matches
 from ingress.settings import IngressSettings
+from ingress.shapes import Error
 from ingress.waiting import Listener, Waiters
 
 log = structlog.get_logger("ingress")
@@ -159,21 +160,22 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return jsonify(error=exc.name, message=exc.description), exc.code or 500
+        return jsonify(Error(error=exc.name, message=exc.description).wire()), exc.code or 500
 
     @app.errorhandler(http_errors.ParseException)
     @app.errorhandler(http_errors.NoMoreData)
     def malformed_body(exc: Exception) -> tuple[Response, int]:
         # gunicorn parses a chunked body only as the app reads it, so its refusals of a bad
         # chunk arrive here, inside a route, not in the worker (eventing/gworker.py).
-        return jsonify(error="the request body is malformed", message=str(exc)), 400
+        malformed = Error(error="the request body is malformed", message=str(exc))
+        return jsonify(malformed.wire()), 400
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
         log.error("redis unavailable", error=str(exc))
         retry = str(REDIS_RETRY_AFTER_S)
         return (
-            jsonify(error="the job store is unavailable", message=str(exc)),
+            jsonify(Error(error="the job store is unavailable", message=str(exc)).wire()),
             503,
             {"Retry-After": retry},
         )
