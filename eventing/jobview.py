@@ -3,7 +3,7 @@ the body the callbacks service POSTs when a job is done (eventing/callbacks.py).
 
 One function for both, so a callback receiver and a poller see the same document. It lives in
 eventing because both may import eventing (nothing imports ingress: pyproject.toml's
-[tool.importlinter]). The shape is the seed's (DESIGN.md): id, status, timestamp, then the
+[tool.importlinter]). The shape is the seed's (docs/api.md): id, status, timestamp, then the
 result's own fields once there is a result, or `error` when the service could not run the job.
 """
 

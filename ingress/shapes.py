@@ -3,7 +3,7 @@ ingress/api.py (the submission itself is the contract's, eventing/contract.py).
 
 The routes build their answers through these models, and GET /openapi.json is generated from
 them (ingress/openapi.py), so the document and the answers have one source. Field names are
-camelCase on the wire (DESIGN.md); every field of the seed's examples is here, and additions
+camelCase on the wire (docs/api.md); every field of the seed's examples is here, and additions
 stand beside them. Response models ignore fields they do not name rather than refuse them, so
 the schema never forbids what a later addition puts beside.
 """

@@ -1,16 +1,18 @@
-"""Piston v2's request and response shapes (snake_case, as Piston writes them; its api-v2 docs).
+"""Piston v2's request and response shapes (snake_case, as Piston writes them).
 
 The execute route and the rendering of a job (ingress/piston/routes.py, translate.py) build their
-answers through these models; GET /openapi.json shows them among its components
-(ingress/openapi.py). The request is checked by translate.parse, which words its refusals as
-Piston does ({"message": ...}); the request models here describe what it accepts.
+answers through these models; GET /openapi.json shows them, and the request model
+(ingress/piston/request.py, which words its refusals as Piston does), among its components
+(ingress/openapi.py).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from ingress.piston.request import PistonExecuteRequest
 
 
 class PistonShape(BaseModel):
@@ -21,31 +23,6 @@ class PistonShape(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON-ready dict; a null stays a null (Piston sends `signal: null`)."""
         return self.model_dump()
-
-
-class PistonFile(BaseModel):
-    """A file of an execute request; the first is the entry point."""
-
-    name: str | None = None
-    content: str
-    encoding: Literal["utf8", "base64", "hex"] = "utf8"
-
-
-class PistonExecuteRequest(BaseModel):
-    """POST /api/v2/execute. Limits: *_timeout wall ms, *_cpu_time CPU ms, *_memory_limit bytes;
-    -1 (or absent) is the server's default."""
-
-    language: str
-    version: str = Field(description="an npm range: *, 3.x, ^3.11, 3.11.2, ...")
-    files: list[PistonFile] = Field(min_length=1)
-    stdin: str = ""
-    args: list[str] = Field(default_factory=list)
-    run_timeout: float | None = None
-    compile_timeout: float | None = None
-    run_cpu_time: float | None = None
-    compile_cpu_time: float | None = None
-    run_memory_limit: float | None = None
-    compile_memory_limit: float | None = None
 
 
 class PistonRuntime(PistonShape):
