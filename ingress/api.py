@@ -1,7 +1,8 @@
 """The public API's routes: submit (one, a batch, or a CloudEvent), read back, wait, health,
 load, languages, the OpenAPI document and metrics.
 
-Response shapes are the seed's (DESIGN.md): camelCase, times in ms, memory in KB. Errors are
+Response shapes are the seed's (docs/api.md): camelCase, times in ms, memory in KB, each built
+through its model in ingress/shapes.py (the job itself by eventing/jobview.py). Errors are
 raised as ApiError and answered as JSON by ingress/app.py; rate limits, API keys and request ids
 are applied there too, before any route runs.
 """
