@@ -39,6 +39,7 @@ from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
 from eventing.health import redis_health
+from eventing.jobview import job_view
 from eventing.settings import EventingSettings
 from eventing.store import JobStore
 from eventing.wsgi import serve
@@ -136,15 +137,14 @@ def verify(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> boo
 def callback_body(
     record: dict[str, Any], payload: contract.ExecutionResult | contract.Failed
 ) -> bytes:
-    """The job as GET /job/{id} shows it once finished, from the event (the sink may lag)."""
-    view: dict[str, Any] = {"id": payload.id, "timestamp": record.get("timestamp", "")}
+    """The job as GET /job/{id} shows it once finished (eventing/jobview.py), from the event
+    rather than the record: the sink may not have stored the outcome yet."""
+    finished: dict[str, Any] = {"id": payload.id, "timestamp": record.get("timestamp", "")}
     if isinstance(payload, contract.ExecutionResult):
-        view["status"] = "completed"
-        view.update({k: v for k, v in payload.wire().items() if k not in ("id", "schemaVersion")})
+        finished |= {"status": "completed", "result": payload.wire()}
     else:
-        view["status"] = "failed"
-        view["error"] = payload.reason
-    return json.dumps(view, separators=(",", ":")).encode()
+        finished |= {"status": "failed", "reason": payload.reason}
+    return json.dumps(job_view(finished), separators=(",", ":")).encode()
 
 
 def create_app(

@@ -1,7 +1,8 @@
 """The public API's routes: submit (one, a batch, or a CloudEvent), read back, wait, health,
 load, languages, the OpenAPI document and metrics.
 
-Response shapes are the seed's (DESIGN.md): camelCase, times in ms, memory in KB. Errors are
+Response shapes are the seed's (docs/api.md): camelCase, times in ms, memory in KB, each built
+through its model in ingress/shapes.py (the job itself by eventing/jobview.py). Errors are
 raised as ApiError and answered as JSON by ingress/app.py; rate limits, API keys and request ids
 are applied there too, before any route runs.
 """
@@ -14,14 +15,16 @@ from collections import Counter
 from typing import Any, cast
 
 import redis
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from eventing import contract, keys
+from eventing.jobview import job_view
 from ingress import health as health_report
-from ingress import metrics, openapi, submissions, validation
-from ingress.app import Services
-from ingress.compat import spend
+from ingress import metrics, openapi, shapes, submissions, validation
+from ingress.backlog import backlog
 from ingress.errors import ApiError
+from ingress.services import Services, spend
+from ingress.services import services as _services
 
 api = Blueprint("api", __name__)
 
@@ -29,17 +32,13 @@ TRUE = ("true", "1", "yes")
 FALSE = ("false", "0", "no", "")
 
 
-def _services() -> Services:
-    return cast(Services, current_app.extensions["sentinel"])
-
-
 def _queued_body(job: submissions.Queued) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": "queued",
-        "timestamp": job.timestamp,
-        "message": f"Job queued on {health_report.container_id(job.language)}",
-    }
+    return shapes.Queued(
+        id=job.id,
+        status="queued",
+        timestamp=job.timestamp,
+        message=f"Job queued on {health_report.container_id(job.language)}",
+    ).wire()
 
 
 def _wait_seconds() -> float | None:
@@ -130,10 +129,13 @@ def execute_batch() -> tuple[Response, int]:
     queued = submissions.enqueue(services, [(s, lang) for _, s, lang in admitted], g.request_id)
     for (index, _, _), job in zip(admitted, queued, strict=True):
         results[index] = {"index": index, **_queued_body(job)}
-    answer = {"jobs": results, "queued": len(queued), "rejected": len(items) - len(queued)}
+    answer = shapes.BatchAnswer.model_validate(
+        {"jobs": results, "queued": len(queued), "rejected": len(items) - len(queued)}
+    )
     if not queued:
-        return jsonify(error="no submission in the batch was queued", **answer), 400
-    return jsonify(answer), 202
+        refused = answer.model_copy(update={"error": "no submission in the batch was queued"})
+        return jsonify(refused.wire()), 400
+    return jsonify(answer.wire()), 202
 
 
 @api.post("/events")
@@ -192,10 +194,12 @@ def _seen_before(services: Services, job_id: str) -> tuple[Response, int]:
         "timestamp": contract.now_iso(),
     }
     return jsonify(
-        id=record["id"],
-        status=record["status"],
-        timestamp=record["timestamp"],
-        message="This event was received before; this is its job.",
+        shapes.Queued(
+            id=record["id"],
+            status=record["status"],
+            timestamp=record["timestamp"],
+            message="This event was received before; this is its job.",
+        ).wire()
     ), 202
 
 
@@ -215,24 +219,27 @@ def status(job_id: str) -> Response:
     record = _services().store.get(job_id)
     if record is None:
         raise ApiError(404, f"no job {job_id!r} (unknown, or expired)")
-    view: dict[str, Any] = {
-        k: record[k] for k in ("id", "status", "timestamp", "updatedAt") if k in record
-    }
-    if "verdict" in record:
-        view["verdict"] = record["verdict"]
-    view["progress"] = progress(record)
-    return jsonify(view)
+    view = shapes.Status(
+        id=record["id"],
+        status=record["status"],
+        timestamp=record["timestamp"],
+        updated_at=record.get("updatedAt"),
+        verdict=record.get("verdict"),
+        progress=progress(record),
+    )
+    return jsonify(view.wire())
 
 
-def progress(record: dict[str, Any]) -> dict[str, int]:
+def progress(record: dict[str, Any]) -> shapes.Progress:
     """Test cases run of those submitted. The executor reports once, at the end, so this is 0
     until the job is finished; then the cases it ran (fewer with stopOnFirstFailure)."""
     total = int(record.get("total") or 1)
     result = record.get("result")
     if record.get("status") != "completed" or not isinstance(result, dict):
-        return {"completed": 0, "total": total}
+        return shapes.Progress(completed=0, total=total)
     cases = result.get("testCases")
-    return {"completed": len(cases) if isinstance(cases, list) else total, "total": total}
+    done = len(cases) if isinstance(cases, list) else total
+    return shapes.Progress(completed=done, total=total)
 
 
 @api.get("/health")
@@ -246,7 +253,7 @@ def health() -> tuple[Response, int]:
         services.prober,
         services.catalog.routes,
     )
-    return jsonify(body), 200 if healthy else 503
+    return jsonify(shapes.Health.model_validate(body).wire()), 200 if healthy else 503
 
 
 # --- shallow probes for Kubernetes (docs/deploy-knative.md, "Probes") ------------------------
@@ -258,7 +265,7 @@ def health() -> tuple[Response, int]:
 @api.get("/healthz")
 def healthz() -> Response:
     """Alive: the process answers. No dependency, so a Redis outage never restarts the pod."""
-    return jsonify(status="ok")
+    return jsonify(shapes.Probe(status="ok").wire())
 
 
 @api.get("/readyz")
@@ -267,8 +274,8 @@ def readyz() -> tuple[Response, int]:
     try:
         _services().redis.ping()
     except redis.RedisError as exc:
-        return jsonify(status="unavailable", error=str(exc)), 503
-    return jsonify(status="ok"), 200
+        return jsonify(shapes.Probe(status="unavailable", error=str(exc)).wire()), 503
+    return jsonify(shapes.Probe(status="ok").wire()), 200
 
 
 # --- end of shallow probes ---------------------------------------------------------------------
@@ -299,36 +306,23 @@ def load() -> Response:
         {"containerId": health_report.container_id(language), "language": language, **counts}
         for language, counts in sorted(languages.items())
     ]
-    return jsonify(
+    load = shapes.Load(
         timestamp=contract.now_iso(),
-        totalWaiting=totals["waiting"],
-        totalActive=totals["active"],
-        containers=containers,
-        languages=languages,
-        totals=totals,
+        total_waiting=totals["waiting"],
+        total_active=totals["active"],
+        containers=[shapes.Container.model_validate(entry) for entry in containers],
+        languages={name: shapes.Counts.model_validate(c) for name, c in languages.items()},
+        totals=shapes.Counts.model_validate(totals),
     )
-
-
-def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
-    """(waiting, active) of one trigger's stream. Delivered entries are deleted, so the stream
-    holds exactly the unread entries and the pending ones; both are read in one transaction."""
-    pipe = client.pipeline(transaction=True)
-    pipe.xlen(stream)
-    pipe.xpending(stream, keys.CONSUMER_GROUP)
-    length, pending = pipe.execute(raise_on_error=False)
-    if isinstance(length, Exception):
-        raise length
-    # No consumer group yet (no dispatcher has started): nothing has been read.
-    active = 0 if isinstance(pending, Exception) else int(pending["pending"])
-    return max(0, int(length) - active), active
+    return jsonify(load.wire())
 
 
 @api.get("/languages")
 @api.get("/api/languages")
 def languages() -> Response:
     """The languages offered, with what their executors report (version and all)."""
-    described = _services().catalog.describe()
-    return jsonify(languages=described, count=len(described))
+    described = [shapes.LanguageEntry.model_validate(e) for e in _services().catalog.describe()]
+    return jsonify(shapes.Languages(languages=described, count=len(described)).wire())
 
 
 @api.get("/openapi.json")
@@ -350,18 +344,3 @@ def metrics_text() -> Response:
         services.redis, services.settings.eventing.key_prefix, services.triggers
     )
     return Response(body, mimetype="text/plain", content_type=metrics.CONTENT_TYPE)
-
-
-def job_view(record: dict[str, Any]) -> dict[str, Any]:
-    """The seed's job shape: id, status, timestamp, then the result's fields once there."""
-    view: dict[str, Any] = {
-        "id": record["id"],
-        "status": record["status"],
-        "timestamp": record["timestamp"],
-    }
-    result = record.get("result")
-    if isinstance(result, dict):
-        view.update({k: v for k, v in result.items() if k not in ("id", "schemaVersion")})
-    if record["status"] == "failed":
-        view["error"] = record.get("reason", "the service could not run this job")
-    return view

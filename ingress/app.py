@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
 
 import redis
 import structlog
@@ -24,14 +22,21 @@ from gunicorn.http import errors as http_errors
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from eventing import logs
 from eventing.store import JobStore
-from eventing.triggers import Trigger, load_triggers
+from eventing.triggers import load_triggers
+from ingress.api import api
 from ingress.backlog import Depths
 from ingress.catalog import LanguageCatalog
 from ingress.errors import ApiError, respond
 from ingress.health import Prober
+from ingress.judge0 import judge0
+from ingress.metrics import metrics_key
+from ingress.piston import piston
 from ingress.ratelimit import RateLimits
+from ingress.services import EXTENSION, Services, key_matches
 from ingress.settings import IngressSettings
+from ingress.shapes import Error
 from ingress.waiting import Listener, Waiters
 
 log = structlog.get_logger("ingress")
@@ -62,22 +67,6 @@ MAX_WAITERS = 16
 REDIS_RETRY_AFTER_S = 5
 
 
-@dataclass(frozen=True)
-class Services:
-    """What the routes use, built once per app (kept in app.extensions)."""
-
-    settings: IngressSettings
-    redis: redis.Redis
-    store: JobStore
-    triggers: list[Trigger]
-    catalog: LanguageCatalog
-    limits: RateLimits
-    waiters: Waiters
-    listener: Listener
-    depths: Depths
-    prober: Prober
-
-
 def create_app(settings: IngressSettings | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or IngressSettings.from_env()
@@ -91,7 +80,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0
         )
-    app.extensions["sentinel"] = Services(
+    app.extensions[EXTENSION] = Services(
         settings=settings,
         redis=client,
         store=JobStore(client, ev.key_prefix, ev.job_ttl_seconds),
@@ -109,10 +98,6 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
         depths=Depths(),
         prober=Prober(triggers),
     )
-
-    from ingress.api import api
-    from ingress.judge0 import judge0
-    from ingress.piston import piston
 
     app.register_blueprint(api)
     app.register_blueprint(judge0)
@@ -140,7 +125,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
                 headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
             )
         if request.endpoint in READ_ENDPOINTS:
-            services: Services = app.extensions["sentinel"]
+            services: Services = app.extensions[EXTENSION]
             quota = services.limits.hit("read", g.client)
             if quota is not None:
                 g.quota = quota
@@ -175,21 +160,22 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
-        return jsonify(error=exc.name, message=exc.description), exc.code or 500
+        return jsonify(Error(error=exc.name, message=exc.description).wire()), exc.code or 500
 
     @app.errorhandler(http_errors.ParseException)
     @app.errorhandler(http_errors.NoMoreData)
     def malformed_body(exc: Exception) -> tuple[Response, int]:
         # gunicorn parses a chunked body only as the app reads it, so its refusals of a bad
         # chunk arrive here, inside a route, not in the worker (eventing/gworker.py).
-        return jsonify(error="the request body is malformed", message=str(exc)), 400
+        malformed = Error(error="the request body is malformed", message=str(exc))
+        return jsonify(malformed.wire()), 400
 
     @app.errorhandler(redis.RedisError)
     def redis_down(exc: redis.RedisError) -> tuple[Response, int, dict[str, str]]:
         log.error("redis unavailable", error=str(exc))
         retry = str(REDIS_RETRY_AFTER_S)
         return (
-            jsonify(error="the job store is unavailable", message=str(exc)),
+            jsonify(Error(error="the job store is unavailable", message=str(exc)).wire()),
             503,
             {"Retry-After": retry},
         )
@@ -199,16 +185,8 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
 
 def wsgi() -> Flask:
     """The gunicorn entry point (`python -m ingress`): JSON logs, then the app from the env."""
-    from eventing import logs
-
     logs.configure("ingress")
     return create_app()
-
-
-def key_matches(given: str, accepted: frozenset[str]) -> bool:
-    """Compare against every key in constant time (no early exit that leaks which matched)."""
-    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in accepted]
-    return bool(given) and any(matches)
 
 
 def _client(settings: IngressSettings) -> str:
@@ -238,9 +216,7 @@ def metric_labels(method: str, rule: str | None, status: int) -> str:
 
 def _count(app: Flask, status: int) -> None:
     """One more request for GET /metrics (a hash in Redis, shared by every worker)."""
-    from ingress.submissions import metrics_key
-
-    services: Services = app.extensions["sentinel"]
+    services: Services = app.extensions[EXTENSION]
     rule = request.url_rule.rule if request.url_rule is not None else None
     with contextlib.suppress(redis.RedisError):  # metrics must never fail a request
         services.redis.hincrby(

@@ -1,10 +1,15 @@
-"""Recent backlog depths per process: a submission far under its language's cap skips the XLEN
+"""Backlogs: a trigger stream's waiting and active entries (GET /load, Judge0's /workers), and
+recent depths per process, so a submission far under its language's cap skips the XLEN
 (ingress/submissions.py's headroom)."""
 
 from __future__ import annotations
 
 import threading
 import time
+
+import redis
+
+from eventing import keys
 
 # A backlog depth read less than this long ago, plus what this process queued since, stands in
 # for a new XLEN while it is under half the cap (see Depths).
@@ -43,3 +48,17 @@ class Depths:
             seen = self._seen.get(language)
             if seen is not None:
                 self._seen[language] = (seen[0], seen[1] + count)
+
+
+def backlog(client: redis.Redis, stream: str) -> tuple[int, int]:
+    """(waiting, active) of one trigger's stream. Delivered entries are deleted, so the stream
+    holds exactly the unread entries and the pending ones; both are read in one transaction."""
+    pipe = client.pipeline(transaction=True)
+    pipe.xlen(stream)
+    pipe.xpending(stream, keys.CONSUMER_GROUP)
+    length, pending = pipe.execute(raise_on_error=False)
+    if isinstance(length, Exception):
+        raise length
+    # No consumer group yet (no dispatcher has started): nothing has been read.
+    active = 0 if isinstance(pending, Exception) else int(pending["pending"])
+    return max(0, int(length) - active), active

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from ingress.shapes import Error
+
 
 class ApiError(Exception):
     """A client-facing error: HTTP `status`, a message, and optional fields and headers."""
@@ -30,8 +32,8 @@ class ApiError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        """The JSON document answered."""
-        return {"error": self.message, **self.extra}
+        """The JSON document answered (ingress/shapes.py's Error)."""
+        return Error(error=self.message, **self.extra).wire()
 
 
 def respond(exc: ApiError, body: dict[str, Any]) -> Response:

@@ -24,6 +24,12 @@ from eventing.triggers import Trigger
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+def metrics_key(prefix: str, name: str) -> str:
+    """Hashes of counters read by GET /metrics: requests (ingress/app.py) and submitted jobs
+    (ingress/submissions.py)."""
+    return f"{prefix}:metrics:{name}"
+
+
 class RedisCollector(Collector):
     """Reads the counters and backlogs of one Sentinel (one key prefix) at collection time."""
 
@@ -67,7 +73,7 @@ class RedisCollector(Collector):
         yield up
 
     def _hash(self, name: str) -> dict[str, float]:
-        raw = cast(dict[bytes, bytes], self.client.hgetall(f"{self.prefix}:metrics:{name}"))
+        raw = cast(dict[bytes, bytes], self.client.hgetall(metrics_key(self.prefix, name)))
         return {k.decode(): float(v) for k, v in raw.items()}
 
 

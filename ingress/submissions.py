@@ -20,8 +20,9 @@ from cloudevents.core.v1.event import CloudEvent
 from eventing import contract, keys
 from eventing.broker import publish
 from eventing.logs import REQUEST_ID_EXTENSION
-from ingress.app import Services
 from ingress.errors import ApiError
+from ingress.metrics import metrics_key
+from ingress.services import Services
 from ingress.waiting import wait_for_finish
 
 
@@ -32,11 +33,6 @@ class Queued:
     id: str
     timestamp: str
     language: str
-
-
-def metrics_key(prefix: str, name: str) -> str:
-    """Hashes of counters read by GET /metrics (ingress/metrics.py)."""
-    return f"{prefix}:metrics:{name}"
 
 
 def headroom(services: Services, languages: Counter[str]) -> dict[str, int]:

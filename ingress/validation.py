@@ -47,12 +47,6 @@ def _too_big(field: str, limit: int, what: str = "bytes") -> ApiError:
     return ApiError(400, f"{field}: at most {limit} {what} allowed", field=field, limit=limit)
 
 
-# Command-line arguments and files are bounded in the contract (eventing/contract.py MAX_ARGS
-# and the SourceFile checks), so every API and the executor refuse the same; named here for the
-# OpenAPI document.
-MAX_ARGS = contract.MAX_ARGS
-
-
 def _within_maxima(
     request: contract.SubmissionRequest, maxima: dict[str, int], prefix: str
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingress.piston.runtimes import PISTON_NAMES
+from ingress.piston.runtimes import PISTON_NAMES, matches
 from tests.conftest import Stack
 
 # Piston language name -> a program that prints OK (Piston's packages/<lang>/<v>/test.*).
@@ -211,3 +211,29 @@ def test_args_reach_the_program(stack: Stack) -> None:
         "args": ["1", "two words"],
     }
     assert _execute(stack, body).json()["run"]["stdout"] == "['1', 'two words']\n"
+
+
+@pytest.mark.parametrize(
+    ("selector", "version", "expected"),
+    [
+        ("^0.2", "0.3.0", False),  # the old matcher's bug: ^0.x pins the minor, as npm does
+        ("^0.2", "0.2.9", True),
+        ("^0.0.3", "0.0.4", False),
+        ("^3", "3.11.2", True),
+        ("^3.11", "4.0.0", False),
+        ("~3.11", "3.11.9", True),
+        ("~3.11", "3.12.0", False),
+        ("3.11.x", "3.11.2", True),
+        ("3", "3.11.2", True),
+        ("3.10", "3.11.2", False),
+        ("3.11.2", "3.11.2", True),
+        (">=3.10 <3.12", "3.11.2", True),
+        ("*", "1.0.0", True),
+        ("latest", "1.0.0", True),
+        ("not-a-range", "1.0.0", False),
+    ],
+)
+def test_version_selectors_are_npm_ranges(selector: str, version: str, expected: bool) -> None:
+    """Piston matches `version` with node-semver's satisfies; so does Sentinel (semantic_version's
+    NpmSpec), where the hand-written matcher took ^0.2 for >=0.2.0 <1.0.0."""
+    assert matches(selector, version) is expected

@@ -18,11 +18,10 @@ from werkzeug.exceptions import HTTPException
 
 from eventing import contract, keys, strictjson
 from ingress import submissions, validation
-from ingress.api import backlog
-from ingress.app import key_matches
-from ingress.compat import services, spend
+from ingress.backlog import backlog
 from ingress.errors import ApiError, respond
-from ingress.judge0 import languages, models, statuses
+from ingress.judge0 import languages, shapes, statuses, translate
+from ingress.services import key_matches, services, spend
 
 judge0 = Blueprint("judge0", __name__, url_prefix="/judge0")
 
@@ -66,14 +65,14 @@ def authenticate() -> Response | None:
     return None
 
 
-@judge0.errorhandler(models.Invalid)
-def invalid(exc: models.Invalid) -> tuple[Response, int]:
+@judge0.errorhandler(translate.Invalid)
+def invalid(exc: translate.Invalid) -> tuple[Response, int]:
     return jsonify(exc.errors), 422
 
 
 @judge0.errorhandler(ApiError)
 def api_error(exc: ApiError) -> Response:
-    return respond(exc, {"error": exc.message})
+    return respond(exc, shapes.Judge0Error(error=exc.message).wire())
 
 
 @judge0.errorhandler(HTTPException)
@@ -86,7 +85,7 @@ def _flag(name: str) -> bool:
 
 
 def _fields() -> list[str]:
-    wanted = models.requested_fields(request.args.get("fields"))
+    wanted = translate.requested_fields(request.args.get("fields"))
     if isinstance(wanted, str):
         raise ApiError(400, wanted)
     return wanted
@@ -104,7 +103,7 @@ def _accept(
 ) -> tuple[contract.SubmissionRequest, str, dict[str, str]]:
     """Validate one Judge0 submission: (request, Sentinel language, record fields)."""
     settings = services().settings
-    request_model, echo = models.parse(
+    request_model, echo = translate.parse(
         item, base64_encoded, settings, services().catalog.limits(), offered
     )
     try:
@@ -114,8 +113,8 @@ def _accept(
     except ApiError as exc:
         field = str(exc.extra.get("field", "base"))
         message = exc.message.split(": ", 1)[-1]
-        raise models.Invalid({_FIELD_NAMES.get(field, field): [message]}) from None
-    return checked, language, {models.RECORD_FIELD: json.dumps(echo)}
+        raise translate.Invalid({_FIELD_NAMES.get(field, field): [message]}) from None
+    return checked, language, {translate.RECORD_FIELD: json.dumps(echo)}
 
 
 def _offered() -> dict[int, str]:
@@ -123,9 +122,9 @@ def _offered() -> dict[int, str]:
 
 
 def _render(record: dict[str, Any], fields: list[str], base64_encoded: bool) -> dict[str, Any]:
-    echo = json.loads(record.get(models.RECORD_FIELD) or "{}")
+    echo = json.loads(record.get(translate.RECORD_FIELD) or "{}")
     name = languages.language_name(services().catalog, int(echo.get("language_id") or 0))
-    return models.render(record, fields, base64_encoded, name)
+    return translate.render(record, fields, base64_encoded, name)
 
 
 @judge0.post("/submissions")
@@ -141,10 +140,10 @@ def create() -> tuple[Response, int]:
         svc, checked, language, g.request_id, source="/sentinel/ingress/judge0", extra_fields=extra
     )
     if not _flag("wait"):
-        return jsonify(token=job.id), 201
+        return jsonify(shapes.Judge0Token(token=job.id).wire()), 201
     record = submissions.wait_result(svc, job.id, svc.settings.wait_max_s) or svc.store.get(job.id)
     if record is None:  # expired at once: only possible with a tiny job TTL
-        return jsonify(token=job.id), 201
+        return jsonify(shapes.Judge0Token(token=job.id).wire()), 201
     return jsonify(_render(record, fields, base64_encoded)), 201
 
 
@@ -182,7 +181,7 @@ def batch_create() -> tuple[Response, int]:
     for index, item in enumerate(items):
         try:
             checked, language, extra = _accept(item, base64_encoded, offered)
-        except models.Invalid as exc:
+        except translate.Invalid as exc:
             answers[index] = dict(exc.errors)
             continue
         accepted.append((index, checked, language, extra))
@@ -202,7 +201,7 @@ def batch_create() -> tuple[Response, int]:
         extra_fields=[extra for _, _, _, extra in admitted],
     )
     for (index, _, _, _), job in zip(admitted, queued, strict=True):
-        answers[index] = {"token": job.id}
+        answers[index] = shapes.Judge0Token(token=job.id).wire()
     return jsonify(answers), 201 if queued else 422
 
 
@@ -233,8 +232,11 @@ def batch_show() -> Response:
 @judge0.get("/languages/all")
 def language_list() -> Response:
     """[{id, name}] of the offered Judge0 ids, by name as Judge0 orders them."""
-    entries = [entry for _, entry in languages.offered(services().catalog).values()]
-    return jsonify(sorted(entries, key=lambda e: (e["name"], e["id"])))
+    entries = [
+        shapes.Judge0LanguageRef.model_validate(entry)
+        for _, entry in languages.offered(services().catalog).values()
+    ]
+    return jsonify([e.wire() for e in sorted(entries, key=lambda e: (e.name, e.id or 0))])
 
 
 @judge0.get("/languages/<int:language_id>")
@@ -245,67 +247,76 @@ def language(language_id: int) -> Response:
     if entry is None:
         raise ApiError(404, "language not found")
     return jsonify(
-        id=language_id,
-        name=entry[1]["name"],
-        is_archived=False,
-        source_file=languages.BY_ID[language_id].source_file,
-        compile_cmd=None,
-        run_cmd=None,
+        shapes.Judge0Language(
+            id=language_id,
+            name=entry[1]["name"],
+            is_archived=False,
+            source_file=languages.BY_ID[language_id].source_file,
+            compile_cmd=None,
+            run_cmd=None,
+        ).wire()
     )
 
 
 @judge0.get("/statuses")
 def status_list() -> Response:
     """The 14 statuses: [{id, description}]."""
-    return jsonify([statuses.status(status_id) for status_id in statuses.STATUSES])
+    return jsonify(
+        [
+            shapes.Judge0Status.model_validate(statuses.status(status_id)).wire()
+            for status_id in statuses.STATUSES
+        ]
+    )
 
 
 @judge0.get("/config_info")
 def config_info() -> Response:
     """Every key of Judge0 1.13.1's /config_info, with Sentinel's real values."""
     settings = services().settings
-    limits = models.config_limits(services().catalog.limits())
+    limits = translate.config_limits(services().catalog.limits())
     callbacks = bool(settings.callbacks.secret)
     return jsonify(
-        maintenance_mode=False,
-        enable_wait_result=True,
-        enable_compiler_options=True,
-        allowed_languages_for_compile_options=[],
-        enable_command_line_arguments=True,
-        enable_submission_delete=False,
-        enable_callbacks=callbacks,
-        callbacks_max_tries=11,  # the callbacks-completed trigger: 1 + 10 retries
-        callbacks_timeout=float(settings.callbacks.timeout_s),
-        enable_additional_files=True,
-        max_queue_size=settings.backlog_cap or 0,
-        cpu_time_limit=limits["cpu_time_limit"],
-        max_cpu_time_limit=limits["max_cpu_time_limit"],
-        cpu_extra_time=limits["cpu_extra_time"],
-        max_cpu_extra_time=limits["max_cpu_extra_time"],
-        wall_time_limit=limits["wall_time_limit"],
-        max_wall_time_limit=limits["max_wall_time_limit"],
-        memory_limit=limits["memory_limit"],
-        max_memory_limit=limits["max_memory_limit"],
-        stack_limit=limits["stack_limit"],
-        max_stack_limit=limits["max_stack_limit"],
-        max_processes_and_or_threads=limits["max_processes_and_or_threads"],
-        max_max_processes_and_or_threads=limits["max_max_processes_and_or_threads"],
-        enable_per_process_and_thread_time_limit=False,
-        allow_enable_per_process_and_thread_time_limit=False,
-        enable_per_process_and_thread_memory_limit=False,
-        allow_enable_per_process_and_thread_memory_limit=False,
-        max_file_size=limits["max_file_size"],
-        max_max_file_size=limits["max_max_file_size"],
-        number_of_runs=limits["number_of_runs"],
-        max_number_of_runs=limits["max_number_of_runs"],
-        redirect_stderr_to_stdout=False,
-        max_extract_size=settings.compat.judge0_max_extract_kb,
-        enable_batched_submissions=True,
-        max_submission_batch_size=settings.max_batch,
-        submission_cache_duration=0.0,
-        use_docs_as_homepage=False,
-        allow_enable_network=False,
-        enable_network=False,
+        shapes.Judge0ConfigInfo(
+            maintenance_mode=False,
+            enable_wait_result=True,
+            enable_compiler_options=True,
+            allowed_languages_for_compile_options=[],
+            enable_command_line_arguments=True,
+            enable_submission_delete=False,
+            enable_callbacks=callbacks,
+            callbacks_max_tries=11,  # the callbacks-completed trigger: 1 + 10 retries
+            callbacks_timeout=float(settings.callbacks.timeout_s),
+            enable_additional_files=True,
+            max_queue_size=settings.backlog_cap or 0,
+            cpu_time_limit=limits["cpu_time_limit"],
+            max_cpu_time_limit=limits["max_cpu_time_limit"],
+            cpu_extra_time=limits["cpu_extra_time"],
+            max_cpu_extra_time=limits["max_cpu_extra_time"],
+            wall_time_limit=limits["wall_time_limit"],
+            max_wall_time_limit=limits["max_wall_time_limit"],
+            memory_limit=limits["memory_limit"],
+            max_memory_limit=limits["max_memory_limit"],
+            stack_limit=limits["stack_limit"],
+            max_stack_limit=limits["max_stack_limit"],
+            max_processes_and_or_threads=limits["max_processes_and_or_threads"],
+            max_max_processes_and_or_threads=limits["max_max_processes_and_or_threads"],
+            enable_per_process_and_thread_time_limit=False,
+            allow_enable_per_process_and_thread_time_limit=False,
+            enable_per_process_and_thread_memory_limit=False,
+            allow_enable_per_process_and_thread_memory_limit=False,
+            max_file_size=limits["max_file_size"],
+            max_max_file_size=limits["max_max_file_size"],
+            number_of_runs=limits["number_of_runs"],
+            max_number_of_runs=limits["max_number_of_runs"],
+            redirect_stderr_to_stdout=False,
+            max_extract_size=settings.compat.judge0_max_extract_kb,
+            enable_batched_submissions=True,
+            max_submission_batch_size=settings.max_batch,
+            submission_cache_duration=0.0,
+            use_docs_as_homepage=False,
+            allow_enable_network=False,
+            enable_network=False,
+        ).wire()
     )
 
 
@@ -313,10 +324,12 @@ def config_info() -> Response:
 def about() -> Response:
     """Judge0's /about keys; the version is the API's (1.13.1), the rest names Sentinel."""
     return jsonify(
-        version=VERSION,
-        homepage=request.host_url.rstrip("/") + "/openapi.json",
-        source_code="Sentinel (sentinel-runner), Judge0 CE 1.13.1 compatible API",
-        maintainer="the operators of this Sentinel",
+        shapes.Judge0About(
+            version=VERSION,
+            homepage=request.host_url.rstrip("/") + "/openapi.json",
+            source_code="Sentinel (sentinel-runner), Judge0 CE 1.13.1 compatible API",
+            maintainer="the operators of this Sentinel",
+        ).wire()
     )
 
 
@@ -363,16 +376,13 @@ def workers() -> Response:
             waiting += w
             working += a
     executors = len(set(svc.catalog.routes.values()))
-    return jsonify(
-        [
-            {
-                "queue": VERSION,
-                "size": waiting,
-                "available": executors,
-                "idle": executors if working == 0 else 0,
-                "working": working,
-                "paused": 0,
-                "failed": 0,
-            }
-        ]
+    worker = shapes.Judge0Worker(
+        queue=VERSION,
+        size=waiting,
+        available=executors,
+        idle=executors if working == 0 else 0,
+        working=working,
+        paused=0,
+        failed=0,
     )
+    return jsonify([worker.wire()])

@@ -14,21 +14,21 @@ from werkzeug.exceptions import HTTPException
 
 from eventing import strictjson
 from ingress import submissions, validation, waiting
-from ingress.compat import services, spend
 from ingress.errors import ApiError, respond
-from ingress.piston import models, runtimes
+from ingress.piston import runtimes, shapes, translate
+from ingress.services import services, spend
 
 piston = Blueprint("piston", __name__, url_prefix="/api/v2")
 
 
-@piston.errorhandler(models.PistonError)
-def piston_error(exc: models.PistonError) -> tuple[Response, int]:
-    return jsonify(message=exc.message), exc.status
+@piston.errorhandler(translate.PistonError)
+def piston_error(exc: translate.PistonError) -> tuple[Response, int]:
+    return jsonify(shapes.PistonMessage(message=exc.message).wire()), exc.status
 
 
 @piston.errorhandler(ApiError)
 def api_error(exc: ApiError) -> Response:
-    return respond(exc, {"message": exc.message})
+    return respond(exc, shapes.PistonMessage(message=exc.message).wire())
 
 
 @piston.errorhandler(HTTPException)
@@ -50,25 +50,25 @@ def execute() -> Response:
     try:
         body: Any = strictjson.loads(request.get_data() or b"null")
     except strictjson.JSONRefused as exc:
-        raise models.PistonError(f"the body must be JSON: {exc}") from None
+        raise translate.PistonError(f"the body must be JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise models.PistonError("the body must be a JSON object")
+        raise translate.PistonError("the body must be a JSON object")
     language = body.get("language")
     version = body.get("version")
     if not isinstance(language, str):
-        raise models.PistonError("language is required as a string")
+        raise translate.PistonError("language is required as a string")
     if not isinstance(version, str):
-        raise models.PistonError("version is required as a string")
+        raise translate.PistonError("version is required as a string")
     runtime = runtimes.find(svc.catalog, language, version)
     if runtime is None:
-        raise models.PistonError(f"{language}-{version} runtime is unknown")
-    parsed = models.parse(body, runtime, svc.catalog.limits(runtime.sentinel))
+        raise translate.PistonError(f"{language}-{version} runtime is unknown")
+    parsed = translate.parse(body, runtime, svc.catalog.limits(runtime.sentinel))
     try:
         checked, resolved = validation.submission(parsed.wire(), svc.settings, svc.catalog)
     except ApiError as exc:
-        raise models.PistonError(exc.message, exc.status) from None
+        raise translate.PistonError(exc.message, exc.status) from None
     if not svc.waiters.acquire():  # before queuing: a refused request leaves no job behind
-        raise models.PistonError("too many requests are waiting for results; retry", 503)
+        raise translate.PistonError("too many requests are waiting for results; retry", 503)
     try:
         job = submissions.submit_one(
             svc, checked, resolved, g.request_id, source="/sentinel/ingress/piston"
@@ -83,7 +83,7 @@ def execute() -> Response:
     finally:
         svc.waiters.release()
     if record is None:
-        raise models.PistonError(
+        raise translate.PistonError(
             f"the job did not finish in time (job {job.id}: GET /job/{job.id} has it later)", 504
         )
-    return jsonify(models.render(record, runtime))
+    return jsonify(translate.render(record, runtime))

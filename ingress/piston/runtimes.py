@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import semantic_version
+
 from ingress.catalog import LanguageCatalog
+from ingress.piston.shapes import PistonRuntime
 
 # Sentinel id -> (Piston language, runtime or None, Piston's aliases).
 PISTON_NAMES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
@@ -67,15 +70,13 @@ class Runtime:
     runtime: str | None
 
     def wire(self) -> dict[str, Any]:
-        """Piston's shape: runtime only when there is one."""
-        entry: dict[str, Any] = {
-            "language": self.language,
-            "version": self.version,
-            "aliases": list(self.aliases),
-        }
-        if self.runtime:
-            entry["runtime"] = self.runtime
-        return entry
+        """Piston's shape (ingress/piston/shapes.py): runtime only when there is one."""
+        return PistonRuntime(
+            language=self.language,
+            version=self.version,
+            aliases=list(self.aliases),
+            runtime=self.runtime,
+        ).wire()
 
 
 def semver(version: str) -> str:
@@ -101,24 +102,14 @@ def runtimes(catalog: LanguageCatalog) -> list[Runtime]:
 
 
 def matches(selector: str, version: str) -> bool:
-    """Piston's semver selector, as far as clients use it: "*", "x", an exact version, a
-    prefix ("3", "3.11", "3.x", "3.11.x"), and ^/~ ranges."""
+    """Piston's version selector, read as npm reads a range (Piston's own is node-semver's
+    `satisfies`): "*", "x", "3", "3.11.x", an exact version, ^ and ~ ranges, comparators.
+    "" and "latest" take any version; a selector npm would refuse matches nothing."""
     selector = selector.strip()
-    if selector in ("", "*", "x", "latest"):
+    if selector in ("", "latest"):
         return True
-    have = [int(p) for p in version.split(".")]
-    if selector[0] in "^~":
-        try:
-            want = [int(p) for p in selector[1:].split(".") if p not in ("x", "*")][:3]
-        except ValueError:
-            return False
-        if not want:
-            return True
-        fixed = 1 if selector[0] == "^" else min(2, len(want))
-        return have[:fixed] == want[:fixed] and have >= want + [0] * (3 - len(want))
-    parts = [p for p in selector.split(".") if p not in ("x", "*")]
     try:
-        return [int(p) for p in parts] == have[: len(parts)]
+        return bool(semantic_version.NpmSpec(selector).match(semantic_version.Version(version)))
     except ValueError:
         return False
 

@@ -10,16 +10,15 @@ stderr, not their interleaving (docs/migrating.md).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 from typing import Any
 
 from pydantic import ValidationError
 
 from eventing import contract
 from ingress.catalog import SandboxLimits
+from ingress.piston.request import PistonContext, PistonExecuteRequest, first_refusal
 from ingress.piston.runtimes import COMPILED, Runtime
+from ingress.piston.shapes import PistonExecuteResponse, PistonStage
 
 
 class PistonError(Exception):
@@ -31,97 +30,43 @@ class PistonError(Exception):
         self.status = status
 
 
-def _limit(body: dict[str, Any], key: str, maximum: int, scale: float = 1) -> int | None:
-    """A limit field: a number, at most the configured maximum; -1 (or absent) = default."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PistonError(f"{key} must be a number")
-    if value == -1:
-        return None
-    if value < 0:
-        raise PistonError(f"{key} must be a non-negative number or -1")
-    scaled = math.ceil(value * scale)
-    if scaled > maximum:
-        limit = int(maximum / scale)
-        raise PistonError(f"{key} cannot exceed the configured limit of {limit}")
-    return max(1, scaled)
-
-
-def _content(file: dict[str, Any], index: int) -> tuple[str, str]:
-    """(content, contract encoding) of a file: utf8 as is, base64 as is, hex as base64."""
-    content = file.get("content")
-    if not isinstance(content, str):
-        raise PistonError(f"files[{index}].content is required as a string")
-    encoding = file.get("encoding", "utf8")
-    if encoding == "utf8":
-        return content, "utf8"
-    try:
-        if encoding == "base64":
-            base64.b64decode(content, validate=True)
-            return content, "base64"
-        if encoding == "hex":
-            return base64.b64encode(bytes.fromhex(content)).decode(), "base64"
-    except (binascii.Error, ValueError):
-        raise PistonError(f"files[{index}].content is not valid {encoding}") from None
-    raise PistonError(f"files[{index}].encoding must be one of base64, hex or utf8")
-
-
-def _entry_text(content: str, encoding: str) -> str:
-    if encoding == "utf8":
-        return content
-    try:
-        return base64.b64decode(content).decode()
-    except UnicodeDecodeError:
-        raise PistonError("files[0] (the entry point) must decode to UTF-8 text") from None
-
-
 def parse(
     body: dict[str, Any], runtime: Runtime, sandbox: SandboxLimits
 ) -> contract.SubmissionRequest:
-    """A Piston execute body -> the Sentinel request. Raises PistonError (400)."""
-    files = body.get("files")
-    if not isinstance(files, list) or not files:
-        raise PistonError("files is required as an array")
-    code = ""
-    extra: list[dict[str, str]] = []
-    for index, file in enumerate(files):
-        if not isinstance(file, dict):
-            raise PistonError(f"files[{index}] must be an object")
-        content, encoding = _content(file, index)
-        if index == 0:
-            code = _entry_text(content, encoding)
-            continue
-        name = file.get("name") or f"file{index}"
-        if not isinstance(name, str):
-            raise PistonError(f"files[{index}].name must be a string")
-        extra.append({"name": name, "content": content, "encoding": encoding})
-    stdin = body.get("stdin", "")
-    if not isinstance(stdin, str):
-        raise PistonError("stdin must be a string")
-    args = body.get("args", [])
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-        raise PistonError("args must be an array of strings")
+    """A Piston execute body -> the Sentinel request. Raises PistonError (400): Piston's checks
+    are the model's (ingress/piston/request.py), against `sandbox`'s maxima."""
+    maxima = {
+        "run_timeout": sandbox.max_wall_ms,
+        "run_cpu_time": sandbox.max_cpu_ms,
+        "run_memory_limit": sandbox.max_memory_mb,
+        "compile_timeout": sandbox.compile_wall_ms,
+        "compile_cpu_time": sandbox.compile_cpu_ms,
+        "compile_memory_limit": sandbox.compile_memory_mb,
+    }
+    try:
+        asked = PistonExecuteRequest.model_validate(body, context=PistonContext(maxima))
+    except ValidationError as exc:
+        raise PistonError(first_refusal(exc)) from None
+    entry, *others = asked.files
     limits = {
-        "wallTimeMs": _limit(body, "run_timeout", sandbox.max_wall_ms),
-        "cpuTimeMs": _limit(body, "run_cpu_time", sandbox.max_cpu_ms),
-        "memoryMb": _limit(body, "run_memory_limit", sandbox.max_memory_mb, 1 / 1024 / 1024),
-        "compileWallTimeMs": _limit(body, "compile_timeout", sandbox.compile_wall_ms),
-        "compileCpuTimeMs": _limit(body, "compile_cpu_time", sandbox.compile_cpu_ms),
-        "compileMemoryMb": _limit(
-            body, "compile_memory_limit", sandbox.compile_memory_mb, 1 / 1024 / 1024
-        ),
+        "wallTimeMs": asked.limit("run_timeout"),
+        "cpuTimeMs": asked.limit("run_cpu_time"),
+        "memoryMb": asked.limit("run_memory_limit"),
+        "compileWallTimeMs": asked.limit("compile_timeout"),
+        "compileCpuTimeMs": asked.limit("compile_cpu_time"),
+        "compileMemoryMb": asked.limit("compile_memory_limit"),
     }
     request: dict[str, Any] = {
         "language": runtime.sentinel,
-        "code": code,
-        "input": stdin,
-        "args": args,
+        "code": entry.text(),
+        "input": asked.stdin,
+        "args": asked.args,
         "limits": {k: v for k, v in limits.items() if v is not None},
     }
-    if extra:
-        request["files"] = extra
+    if others:
+        request["files"] = [
+            {"name": f.name, "content": f.content, "encoding": f.encoding} for f in others
+        ]
     try:
         return contract.SubmissionRequest.model_validate(request)
     except ValidationError as exc:
@@ -140,19 +85,19 @@ def _stage(
     cpu_ms: int,
     wall_ms: int,
     memory_kb: int,
-) -> dict[str, Any]:
-    return {
-        "stdout": stdout,
-        "stderr": stderr,
-        "output": stdout + stderr,
-        "code": None if signal else code,
-        "signal": signal,
-        "message": message,
-        "status": status,
-        "cpu_time": cpu_ms,
-        "wall_time": wall_ms,
-        "memory": memory_kb * 1024,
-    }
+) -> PistonStage:
+    return PistonStage(
+        stdout=stdout,
+        stderr=stderr,
+        output=stdout + stderr,
+        code=None if signal else code,
+        signal=signal,
+        message=message,
+        status=status,
+        cpu_time=cpu_ms,
+        wall_time=wall_ms,
+        memory=memory_kb * 1024,
+    )
 
 
 # Sentinel verdict -> Piston status and message (docs/migrating.md).
@@ -178,7 +123,14 @@ def _run_status(
 
 def render(record: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     """A finished job as Piston's execute response."""
-    answer: dict[str, Any] = {"language": runtime.language, "version": runtime.version}
+    return PistonExecuteResponse(
+        language=runtime.language, version=runtime.version, **_stages(record, runtime)
+    ).wire()
+
+
+def _stages(record: dict[str, Any], runtime: Runtime) -> dict[str, PistonStage]:
+    """The job's stages: `run`, and `compile` for a language with a compile stage."""
+    answer: dict[str, PistonStage] = {}
     result = record.get("result")
     if record.get("status") == "failed" or not isinstance(result, dict):
         reason = str(record.get("reason") or "the service could not run this job")
