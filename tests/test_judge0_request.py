@@ -135,3 +135,11 @@ def test_base64_texts_are_decoded_and_the_zip_unpacked() -> None:
     assert files == [("helper.py", "base64", b"X = 1\n")]
     assert echo["source_code"] == request.code
     assert "additional_files" in _errors({**OK, "additional_files": "bm90IGEgemlw"})
+
+
+@pytest.mark.parametrize("field", ["checker", "interactor"])
+def test_sentinels_judges_are_refused_by_name_not_ignored(field: str) -> None:
+    """Judge0 has no checker programs or interactors: a client that sends one is told (422),
+    rather than believing its checker ran."""
+    errors = _errors({**OK, field: {"language": "python", "code": "pass"}})
+    assert errors == {field: ["is not part of the Judge0 API: use Sentinel's /api/execute"]}

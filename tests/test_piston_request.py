@@ -51,6 +51,15 @@ def _parse(body: dict[str, Any]) -> Any:
             {"files": MAIN, "run_timeout": 10**9},
             f"run_timeout cannot exceed the configured limit of {SANDBOX.max_wall_ms}",
         ),
+        # Sentinel's judges are refused by name (Piston has none), not ignored.
+        (
+            {"files": MAIN, "checker": {"language": "python", "code": "pass"}},
+            "checker is not part of the Piston API: use Sentinel's /api/execute",
+        ),
+        (
+            {"files": MAIN, "interactor": {"language": "python", "code": "pass"}},
+            "interactor is not part of the Piston API: use Sentinel's /api/execute",
+        ),
         # The first problem only, in the order the fields are checked.
         ({"files": MAIN, "stdin": 5, "args": "x", "run_timeout": "a"}, "stdin must be a string"),
     ],

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic import field_validator as check
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from eventing import contract
@@ -95,6 +96,17 @@ class Judge0SubmissionRequest(BaseModel):
     compiler_options: str | None = None
     callback_url: str | None = None
     additional_files: str | None = Field(default=None, description="a base64 zip")
+    # Sentinel's own judges, which Judge0 has not: refused by name rather than ignored, so a
+    # client does not believe its checker ran (docs/api.md). Not in the OpenAPI document.
+    checker: SkipJsonSchema[Any] = None
+    interactor: SkipJsonSchema[Any] = None
+
+    @check("checker", "interactor", mode="before")
+    @classmethod
+    def _not_judge0(cls, value: Any) -> None:
+        if value is not None:
+            raise _refuse("is not part of the Judge0 API: use Sentinel's /api/execute")
+        return None
 
     @check("source_code", "stdin", "expected_output", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic import field_validator as check
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 # The limits, in the order they are checked, each with the factor that turns it into the unit of
@@ -113,6 +114,19 @@ class PistonExecuteRequest(BaseModel):
     compile_timeout: float | None = None
     compile_cpu_time: float | None = None
     compile_memory_limit: float | None = None
+    # Sentinel's own judges, which Piston has not: refused by name rather than ignored, so a
+    # client does not believe its checker ran (docs/api.md). Not in the OpenAPI document.
+    checker: SkipJsonSchema[Any] = None
+    interactor: SkipJsonSchema[Any] = None
+
+    @check("checker", "interactor", mode="before")
+    @classmethod
+    def _not_piston(cls, value: Any, info: ValidationInfo) -> None:
+        if value is not None:
+            raise _refuse(
+                f"{info.field_name} is not part of the Piston API: use Sentinel's /api/execute"
+            )
+        return None
 
     @check("language", "version", mode="before")
     @classmethod
