@@ -155,6 +155,13 @@ MAX_FILES = 64
 MAX_FILE_DEPTH = 8
 
 
+def code_or_files(code: str | None, info: ValidationInfo) -> str | None:
+    """A program's source: `code`, or `files` whose first is the entry point."""
+    if code is None and not info.data.get("files"):
+        raise ValueError("code is required (or files, whose first is the entry point)")
+    return code
+
+
 class Program(_Model):
     """A problem setter's own program: a checker that judges each test case
     (functions/special_judge.py). Its source as a submission's (`code`, or `files` whose first
@@ -169,9 +176,7 @@ class Program(_Model):
     @field_validator("code")
     @classmethod
     def _code_or_files(cls, code: str | None, info: ValidationInfo) -> str | None:
-        if code is None and not info.data.get("files"):
-            raise ValueError("code is required (or files, whose first is the entry point)")
-        return code
+        return code_or_files(code, info)
 
 
 class InteractorProgram(Program):
@@ -222,9 +227,7 @@ class SubmissionRequest(_Model):
     @field_validator("code")
     @classmethod
     def _code_or_files(cls, code: str | None, info: ValidationInfo) -> str | None:
-        if code is None and not info.data.get("files"):
-            raise ValueError("code is required (or files, whose first is the entry point)")
-        return code
+        return code_or_files(code, info)
 
     @field_validator("args")
     @classmethod

@@ -470,10 +470,7 @@ def _run_case(
         note = checkers.pattern(actual, case.expected).note
         error += f"\n[{note}]" if note else ""
     passed = None if case.expected is None and judged is None else verdict == "accepted"
-    if judged is not None and judged.points is not None:
-        points: float | None = judged.points
-    else:
-        points = None if case.points is None else (case.points if verdict == "accepted" else 0.0)
+    points = _earned(case, verdict, judged)
     return TestResult(
         input=case.input,
         expected=case.expected,
@@ -525,10 +522,7 @@ def _run_exchange(
         exchange, solution, other, interactor.language, case.points
     )
     outcome = exchange.solution
-    if judged.points is not None:
-        points: float | None = judged.points
-    else:
-        points = None if case.points is None else (case.points if verdict == "accepted" else 0.0)
+    points = _earned(case, verdict, judged)
     return TestResult(
         input=case.input,
         expected=case.expected,
@@ -548,6 +542,18 @@ def _run_exchange(
         transcript=exchange.transcript,
         limit_exceeded=grading.limit_exceeded(outcome, verdict),  # type: ignore[arg-type]
     )
+
+
+def _earned(
+    case: TestCase, verdict: str, judged: special_judge.Judgement | None
+) -> float | None:
+    """What a test earned: the points a checker or interactor gave, else the case's points
+    when it passed (None when the case is worth none)."""
+    if judged is not None and judged.points is not None:
+        return judged.points
+    if case.points is None:
+        return None
+    return case.points if verdict == "accepted" else 0.0
 
 
 def _summarise(

@@ -17,6 +17,7 @@ import xmlschema
 from sentinel.serve import free_port
 from tests.cli_support import require_language, sentinel
 from tests.conftest import Stack
+from tests.judge_programs import BINARY_SEARCH_PY, GUESSING_INTERACTOR, LINEAR_PY
 
 SCHEMAS = Path(__file__).parent / "schemas"
 DOUBLE_PY = "print(int(input()) * 2)\n"
@@ -368,37 +369,13 @@ tests:
 - name: high
   input: "999"
 """
-GUESSING_INTERACTOR = """import sys
-secret = int(open(sys.argv[1]).read())
-for query in range(1, 11):
-    guess = int(sys.stdin.readline())
-    if guess == secret:
-        print("=", flush=True)
-        sys.exit(0)
-    print("<" if secret < guess else ">", flush=True)
-print("too many queries", file=sys.stderr)
-sys.exit(1)
-"""
-GUESSER_PY = """low, high = 1, 1000
-while True:
-    guess = (low + high) // 2
-    print(guess, flush=True)
-    answer = input()
-    if answer == "=":
-        break
-    low, high = (low, guess - 1) if answer == "<" else (guess + 1, high)
-"""
 
 
 def test_an_interactive_suite_is_judged_by_its_interactor(stack: Stack, tmp_path: Path) -> None:
     (tmp_path / "interactor.py").write_text(GUESSING_INTERACTOR)
     (tmp_path / "tests.yaml").write_text(GUESSING_SUITE)
-    (tmp_path / "guess.py").write_text(GUESSER_PY)
-    linear = (
-        "g = 1\nwhile True:\n    print(g, flush=True)\n"
-        "    if input() == '=':\n        break\n    g += 1\n"
-    )
-    (tmp_path / "linear.py").write_text(linear)
+    (tmp_path / "guess.py").write_text(BINARY_SEARCH_PY)
+    (tmp_path / "linear.py").write_text(LINEAR_PY)
     done = sentinel("grade", "--tests", "tests.yaml", "guess.py", server=stack.url, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Points 2/2" in done.stdout.splitlines()

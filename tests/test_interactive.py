@@ -11,37 +11,9 @@ import pytest
 
 from eventing.contract import ExecutionResult, InteractorProgram, Limits, Submission, TestCase
 from functions import runner
+from tests.judge_programs import BINARY_SEARCH_PY, GUESSING_INTERACTOR, HOSTILE, LINEAR_PY
 from tests.sandbox_helpers import SETTINGS, language_or_skip, leftovers
 
-# The secret is in input.txt; at most 10 guesses for 1..1000 (binary search needs 10).
-GUESSING_INTERACTOR = """import sys
-secret = int(open(sys.argv[1]).read())
-for query in range(1, 11):
-    line = sys.stdin.readline()
-    if not line:
-        print(f"the solution stopped after {query - 1} guesses", file=sys.stderr)
-        sys.exit(1)
-    guess = int(line)
-    if guess == secret:
-        print("=", flush=True)
-        print(f"found {secret} in {query} guesses", file=sys.stderr)
-        sys.exit(0)
-    print("<" if secret < guess else ">", flush=True)
-print("too many queries", file=sys.stderr)
-sys.exit(1)
-"""
-BINARY_SEARCH_PY = """low, high = 1, 1000
-while True:
-    guess = (low + high) // 2
-    print(guess, flush=True)
-    answer = input()
-    if answer == "=":
-        break
-    if answer == "<":
-        high = guess - 1
-    else:
-        low = guess + 1
-"""
 BINARY_SEARCH_CPP = r"""#include <iostream>
 #include <string>
 int main() {
@@ -54,13 +26,6 @@ int main() {
         if (answer == "<") high = guess - 1; else low = guess + 1;
     }
 }
-"""
-LINEAR_PY = """guess = 1
-while True:
-    print(guess, flush=True)
-    if input() == "=":
-        break
-    guess += 1
 """
 
 
@@ -152,10 +117,7 @@ def test_an_interactor_can_give_points() -> None:
 
 
 HOSTILE_INTERACTORS = {
-    "fork-bomb": "import os\nwhile True:\n    os.fork()",
-    "hang": "while True:\n    pass",
-    "floods-the-solution": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
-    "exit-3": "import sys\nprint('bad test data', file=sys.stderr)\nsys.exit(3)",
+    name: HOSTILE[name] for name in ("fork-bomb", "hang", "output-flood", "exit-3")
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from eventing.contract import ExecutionResult, Program, SourceFile, Submission, TestCase
 from functions import runner
+from tests.judge_programs import HOSTILE
 from tests.sandbox_helpers import SETTINGS, language_or_skip, leftovers
 
 PERMUTATION_CHECKER = """import sys
@@ -127,11 +128,7 @@ def test_a_checker_that_fails_is_an_internal_error_never_accepted(
 
 
 HOSTILE_CHECKERS = {
-    "fork-bomb": "import os\nwhile True:\n    os.fork()",
-    "hang": "while True:\n    pass",
-    "sleeps": "import time\ntime.sleep(60)",
-    "output-flood": "import sys\nwhile True:\n    sys.stderr.write('x' * 65536)",
-    "memory-bomb": "chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))",
+    name: HOSTILE[name] for name in ("fork-bomb", "hang", "sleeps", "stderr-flood", "memory-bomb")
 }
 
 
