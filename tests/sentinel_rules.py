@@ -23,7 +23,7 @@ from eventing.triggers import parse_duration
 Resource = dict[str, Any]
 SERVICE_OVERHEAD_MI = 256
 # What a run may hold past its memory limit where no cgroup holds it (a pod: limits mode
-# rlimit), one poll of functions/process_tree.py; measured up to 43 Mi (tests/test_rlimit_mode.py).
+# rlimit), one poll of functions/process_tree.py; measured up to 21 Mi (tests/test_rlimit_mode.py).
 RUN_OVERSHOOT_MI = 64
 USER = 10001
 COMPONENT = "app.kubernetes.io/component"
