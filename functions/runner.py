@@ -544,9 +544,7 @@ def _run_exchange(
     )
 
 
-def _earned(
-    case: TestCase, verdict: str, judged: special_judge.Judgement | None
-) -> float | None:
+def _earned(case: TestCase, verdict: str, judged: special_judge.Judgement | None) -> float | None:
     """What a test earned: the points a checker or interactor gave, else the case's points
     when it passed (None when the case is worth none)."""
     if judged is not None and judged.points is not None:

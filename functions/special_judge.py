@@ -133,9 +133,10 @@ def judgement(
         verdict=own if own != "runtime_error" or outcome.signal is not None else "accepted",  # type: ignore[arg-type]
     )
     if own not in ("accepted", "runtime_error") or outcome.signal is not None:
-        what = (
-            own.replace("_", " ") if outcome.signal is None else f"killed by {outcome.signal_name}"
-        )
+        # A limit's verdict names the limit (the sandbox kills with SIGKILL at it); otherwise
+        # the signal it died of.
+        limit = own not in ("accepted", "runtime_error")
+        what = own.replace("_", " ") if limit else f"killed by {outcome.signal_name}"
         return _failed(f"the {role} failed: {what}", report, run)
     code = outcome.exit_code
     if code != 0 and any(text in stderr for text in uncaught_error):

@@ -146,6 +146,8 @@ def test_a_hostile_checker_is_stopped_by_its_own_limits(name: str) -> None:
     # (a fork refused: BlockingIOError).
     assert (case.message or "").startswith(("the checker failed", "the checker crashed")), case
     assert case.checker is not None and case.checker.wall_time <= 10_000, case.checker
+    if name in ("hang", "sleeps"):  # the limit it hit is named, not the SIGKILL that ended it
+        assert case.message == "the checker failed: time limit exceeded", case.message
     # The submission's own run is still reported as it was.
     assert case.actual_output == "1\n" and case.execution_time < 1000
 
@@ -248,3 +250,39 @@ def test_our_python_checker_helper_gives_points() -> None:
     )
     case = result.test_cases[0]  # type: ignore[index]
     assert (case.points, case.message) == (0.5, "points 0.5 4 numbers"), case
+
+
+def test_a_checker_finds_no_file_of_another_job(tmp_path: Any) -> None:
+    """A file of another job is planted in the executor's work directory (where jobs' boxes
+    live) with a canary; the checker walks every directory it can see for it."""
+    other = SETTINGS.work_dir / f"job-{uuid.uuid4().hex[:8]}-planted"
+    other.mkdir(parents=True)
+    canary = f"OTHER-JOB-{uuid.uuid4().hex}"
+    (other / "main.py").write_text(f"print('{canary}')")
+    hunt = f"""import os, sys
+wanted = {canary[::-1]!r}[::-1].encode()
+seen = 0
+for root, dirs, files in os.walk('/'):
+    if root.startswith(('/proc', '/sys', '/dev', '/usr')):  # /usr: the read-only toolchain
+        continue
+    for name in files:
+        seen += 1
+        try:
+            if wanted in open(os.path.join(root, name), 'rb').read(1 << 20):
+                print('FOUND IN', os.path.join(root, name), file=sys.stderr)
+        except OSError:
+            pass
+print('looked at', seen, 'files', file=sys.stderr)
+"""
+    try:
+        limits = {"cpuTimeMs": 10000, "wallTimeMs": 20000}
+        checker = {"language": "python", "code": hunt, "limits": limits}
+        result = judge("print(1)", checker, [TestCase(expected="1")])
+    finally:
+        for path in other.iterdir():
+            path.unlink()
+        other.rmdir()
+    case = result.test_cases[0]  # type: ignore[index]
+    assert case.message is not None and case.message.startswith("looked at"), case
+    assert int(case.message.split()[2]) >= 5  # its own box at least: a real search
+    assert "FOUND IN" not in case.message, case.message
