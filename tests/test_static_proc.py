@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from eventing.contract import Limits
-from functions import procfs
+from functions import procfs, sandbox
 from functions.app import NO_PROCFS, create_app
 from functions.settings import ExecutorSettings
 from tests.sandbox_helpers import execute
@@ -136,3 +136,18 @@ def test_an_executor_under_the_static_proc_names_what_csharp_lacks(
     assert {"name": "csharp", "missing": [NO_PROCFS]}.items() <= listed["unavailable"][0].items()
     health = client.get("/health").get_json()
     assert health["proc"] == "static"
+
+
+def test_mono_cannot_start_under_the_static_proc(static_proc: None) -> None:
+    """Why C# is the exception (functions/procfs.py): Mono asks glibc for its main thread's
+    stack, which glibc reads from /proc/self/maps. Run anyway, straight through the sandbox, it
+    aborts before the program's first line."""
+    result = sandbox.run(
+        ["/usr/bin/mono", "/usr/lib/mono/4.5/mcs.exe", "--version"],
+        limits=sandbox.Limits(cpu_ms=10_000, wall_ms=20_000, memory_kb=512 * 1024,
+                              output_bytes=65536, address_space=False),
+        ro_paths=["/etc/mono"],
+    )  # fmt: skip
+    text = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.exit_code != 0 or result.signal is not None, text
+    assert "pthread_getattr_np" in text or "requires /proc" in text, text
