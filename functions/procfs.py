@@ -25,12 +25,13 @@ modes: tests/test_hostile.py). /health reports the mode (`proc`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
 
-from functions import identity
+from functions import identity, subreaper
 from functions.settings import ExecutorSettings
 
 PRIVATE = "private"
@@ -61,14 +62,30 @@ def _probe() -> str:
     switch: dict[str, object] = (
         {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
     )
+    # bwrap does not wait for the sandbox's pid 1: where this process is a child subreaper
+    # (rlimit mode, functions/subreaper.py) it comes back here, and is reaped, by the pid bwrap
+    # reports on its status descriptor.
+    status_r, status_w = os.pipe()
     command = [BWRAP, "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"]
-    command += ["--proc", "/proc", "--", "/bin/true"]
+    command += ["--proc", "/proc", "--json-status-fd", str(status_w), "--", "/bin/true"]
     try:
         done = subprocess.run(  # type: ignore[call-overload]
-            command, env={}, capture_output=True, timeout=20, check=False, **switch
+            command,
+            env={},
+            capture_output=True,
+            timeout=20,
+            check=False,
+            pass_fds=(status_w,),
+            **switch,
         )
     except (OSError, subprocess.TimeoutExpired):
         return PRIVATE
+    finally:
+        os.close(status_w)
+        with os.fdopen(status_r, "rb") as status:
+            found = re.search(rb'"child-pid": *(\d+)', status.read())
+        if found:
+            subreaper.reap(int(found.group(1)))
     refused = b"Can't mount proc" in done.stderr
     return STATIC if done.returncode != 0 and refused else PRIVATE
 
