@@ -55,6 +55,28 @@ class JsonFormatter(logging.Formatter):
         return json_line(self.service, record.levelname.lower(), record.getMessage(), **fields)
 
 
+class _HandlerLogger:
+    """structlog's output through the stdlib handler's stream and lock.
+
+    Why: structlog's PrintLogger and the stdlib StreamHandler (gunicorn's access and error
+    lines) each lock on their own, and both write to stderr, so under load a structlog line and
+    an access line were seen run together without their newline (tests/test_logs.py). One lock
+    for both keeps every line whole."""
+
+    def __init__(self, handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
+        self._handler = handler
+
+    def msg(self, message: str) -> None:
+        self._handler.acquire()
+        try:
+            self._handler.stream.write(message + "\n")
+            self._handler.stream.flush()
+        finally:
+            self._handler.release()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 def configure(service: str, level: int = logging.INFO) -> None:
     """Send structlog and stdlib logging (libraries' warnings) out as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
@@ -74,6 +96,6 @@ def configure(service: str, level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_: _HandlerLogger(handler),
         cache_logger_on_first_use=True,
     )

@@ -5,6 +5,9 @@ level, timestamp and message; access lines carry the request id."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import requests
 
@@ -40,3 +43,33 @@ def test_every_line_of_every_service_is_json_with_the_same_fields(stack: Stack) 
     sink = [json.loads(line) for line in (stack.log_dir / "sink.log").read_text().splitlines()]
     access = [e for e in sink if e.get("logger") == "gunicorn.access"]
     assert access and all({"method", "path", "status", "ms"} <= set(e) for e in access)
+
+
+WRITERS = """
+import logging, threading, structlog
+from eventing import logs
+logs.configure("writers")
+log, std = structlog.get_logger(), logging.getLogger("gunicorn.access")
+def structlog_lines():
+    for n in range(3000):
+        log.info("from structlog", n=n, pad="x" * 200)
+def stdlib_lines():
+    for n in range(3000):
+        std.info("from stdlib", extra={"fields": {"n": n, "pad": "y" * 200}})
+threads = [threading.Thread(target=t) for t in (structlog_lines, stdlib_lines) * 2]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+def test_lines_from_structlog_and_stdlib_at_once_stay_whole() -> None:
+    """Both write to stderr from many threads (the services' own lines and gunicorn's access
+    lines): each line whole, none run into another (seen once in the sink's log)."""
+    done = subprocess.run(
+        [sys.executable, "-c", WRITERS], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1], check=True,
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert len(lines) == 12000
+    for line in lines:
+        json.loads(line)
