@@ -27,27 +27,15 @@ import os
 import selectors
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from eventing.contract import Verdict
-from functions import compile_cache, grading, sandbox, special_judge
+from functions import grading, sandbox, special_judge
 from functions.languages import Language
+from functions.special_judge import Side
 
 TRANSCRIPT_BYTES = 64 * 1024
 _CHUNK = 65536
 TO_INTERACTOR, TO_SOLUTION = "> ", "< "
-
-
-@dataclass(frozen=True)
-class Side:
-    """One program of an exchange: its command line, limits, box, environment."""
-
-    argv: tuple[str, ...]
-    limits: sandbox.Limits
-    box: Path
-    env: dict[str, str]
-    ro_paths: tuple[str, ...]
-    out_of_memory: tuple[str, ...] = ()
 
 
 @dataclass
@@ -212,37 +200,6 @@ def _close(fd: int) -> None:
 def _transcript(relay: _Relay) -> str:
     text = relay.transcript.decode("utf-8", errors="replace")
     return text + ("\n[truncated]" if relay.truncated else "")
-
-
-@dataclass(frozen=True)
-class Interactor:
-    """A compiled interactor, ready to run against the solution on each test case."""
-
-    language: Language
-    box: Path
-    entry: str
-    limits: sandbox.Limits
-
-    def side(self, case_input: str, answer: str, work: Path) -> Side:
-        box = work / "interactor-box"
-        compile_cache.link_copy(self.box, box)
-        (box / special_judge.INPUT).write_text(case_input)
-        (box / special_judge.ANSWER).write_text(answer)
-        memory_kb = self.limits.memory_kb
-        argv = (
-            *self.language.expand(self.language.run, memory_kb, self.entry),
-            special_judge.INPUT,
-            special_judge.OUTPUT,
-            special_judge.ANSWER,
-        )
-        return Side(
-            argv=argv,
-            limits=self.limits,
-            box=box,
-            env=self.language.environment(memory_kb, self.entry),
-            ro_paths=self.language.ro_paths,
-            out_of_memory=self.language.out_of_memory,
-        )
 
 
 def verdict(

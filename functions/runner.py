@@ -189,23 +189,19 @@ def _execute(
             compile_output=compiled.message,
             compile=compiled.stage,
         )
-    judge: special_judge.Checker | interactive.Interactor | None = None
+    judge: special_judge.SetterProgram | None = None
     program = submission.checker or submission.interactor
     if program is not None:
         role = "checker" if submission.checker is not None else "interactor"
         prepared = _prepare_program(submission, program, role, settings, work, catalog)
         if isinstance(prepared, str):
             return _unrun(submission, language, settings, "internal_error", error=prepared)
-        judge = (
-            special_judge.Checker(*prepared)
-            if role == "checker"
-            else interactive.Interactor(*prepared)
-        )
+        judge = special_judge.SetterProgram(*prepared)
     limits = run_limits(submission, language, settings)
     cases = submission.test_cases or [TestCase(input=submission.input)]
     results: list[TestResult] = []
     for case in cases:
-        if isinstance(judge, interactive.Interactor):
+        if judge is not None and submission.interactor is not None:
             result = _run_exchange(
                 submission, case, language, limits, box, compiled.entry, judge, work
             )
@@ -425,7 +421,7 @@ def _run_case(
     limits: sandbox.Limits,
     box: Path,
     source: str,
-    checker: special_judge.Checker | None = None,
+    checker: special_judge.SetterProgram | None = None,
     work: Path | None = None,
 ) -> TestResult:
     argv = (*language.expand(language.run, limits.memory_kb, source), *submission.args)
@@ -498,12 +494,12 @@ def _run_exchange(
     limits: sandbox.Limits,
     box: Path,
     source: str,
-    interactor: interactive.Interactor,
+    interactor: special_judge.SetterProgram,
     work: Path,
 ) -> TestResult:
     """One test of an interactive problem: the submission and the interactor at once."""
     argv = (*language.expand(language.run, limits.memory_kb, source), *submission.args)
-    solution = interactive.Side(
+    solution = special_judge.Side(
         argv=argv,
         limits=limits,
         box=box,
@@ -513,7 +509,8 @@ def _run_exchange(
     )
     scratch = Path(tempfile.mkdtemp(prefix="exchange-", dir=work))
     try:
-        other = interactor.side(case.input, case.expected or "", scratch)
+        files = {special_judge.INPUT: case.input, special_judge.ANSWER: case.expected or ""}
+        other = interactor.side(scratch, files)
         keep = bool(submission.interactor and submission.interactor.transcript)
         exchange = interactive.run(solution, other, keep_transcript=keep)
     finally:

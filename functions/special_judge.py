@@ -68,35 +68,51 @@ class Judgement:
 
 
 @dataclass(frozen=True)
-class Checker:
-    """A compiled checker: its language, its compiled box, its entry file and its limits."""
+class Side:
+    """One sandboxed program of a test: its command line, limits, box and environment."""
+
+    argv: tuple[str, ...]
+    limits: sandbox.Limits
+    box: Path
+    env: dict[str, str]
+    ro_paths: tuple[str, ...]
+    out_of_memory: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetterProgram:
+    """A compiled checker or interactor: its language, compiled box, entry file and limits."""
 
     language: Language
     box: Path
     entry: str
     limits: sandbox.Limits
 
-    def judge(
-        self, case_input: str, output: str, answer: str, work: Path, case_points: float | None
-    ) -> Judgement:
-        """Run the checker on one test's three files (in `work`, removed by the caller)."""
-        box = work / "checker-box"
+    def side(self, work: Path, files: dict[str, str]) -> Side:
+        """Its run for one test: a copy of its box with `files` added (in `work`, removed by
+        the caller), run as `<run command> input.txt output.txt answer.txt`."""
+        box = work / "setter-box"
         compile_cache.link_copy(self.box, box)
-        for name, text in ((INPUT, case_input), (OUTPUT, output), (ANSWER, answer)):
+        for name, text in files.items():
             (box / name).write_text(text)
         memory_kb = self.limits.memory_kb
-        argv = (
-            *self.language.expand(self.language.run, memory_kb, self.entry),
-            INPUT,
-            OUTPUT,
-            ANSWER,
-        )
-        outcome = sandbox.run(
-            argv,
+        run = self.language.expand(self.language.run, memory_kb, self.entry)
+        return Side(
+            argv=(*run, INPUT, OUTPUT, ANSWER),
             limits=self.limits,
             box=box,
             env=self.language.environment(memory_kb, self.entry),
             ro_paths=self.language.ro_paths,
+            out_of_memory=self.language.out_of_memory,
+        )
+
+    def judge(
+        self, case_input: str, output: str, answer: str, work: Path, case_points: float | None
+    ) -> Judgement:
+        """Run it as a checker on one test's three files."""
+        side = self.side(work, {INPUT: case_input, OUTPUT: output, ANSWER: answer})
+        outcome = sandbox.run(
+            side.argv, limits=side.limits, box=side.box, env=side.env, ro_paths=side.ro_paths
         )
         return judgement(
             outcome,
