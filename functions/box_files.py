@@ -2,18 +2,23 @@
 
 Why not bind: a bind mount shows its host source path in /proc/self/mountinfo (the work
 directory, the job's name), and a writable host directory is unbounded disk for whoever writes
-it. So files go in as copies from file descriptors (bwrap's `--file FD DEST`, into the box's
-size-limited tmpfs), and a compile step's results come out as a tar stream on its stdout, which
-is untrusted input: only regular files and directories with plain relative names are taken, up
-to a number of entries and bytes, with no set-uid, set-gid or sticky bits.
+it. So files go in as copies, written by the executor into the box's size-limited tmpfs of a
+sandbox already set up and still blocked before its program (functions/sandbox.py: through the
+sandbox's own root, before anything untrusted has run there), and a compile step's results come
+out as a tar stream on its stdout, which is untrusted input: only regular files and directories
+with plain relative names are taken, up to a number of entries and bytes, with no set-uid,
+set-gid or sticky bits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 import tarfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -114,24 +119,33 @@ def _relative(name: str) -> PurePosixPath | None:
     return PurePosixPath(*parts)
 
 
-def copy_into(fd: int, file: BoxFile) -> None:
-    """The file's bytes into `fd` (a fresh memfd), positioned at the start for bwrap."""
-    with open(file.path, "rb") as source:
-        remaining = file.size
-        while remaining > 0:
-            sent = os.sendfile(fd, source.fileno(), None, remaining)
-            if sent == 0:
-                break
-            remaining -= sent
-    os.lseek(fd, 0, os.SEEK_SET)
-
-
-def directory_args(directories: list[str], files: list[BoxFile], fds: list[int]) -> list[str]:
-    """bwrap arguments that make the directories and copy each file in from its fd."""
-    args: list[str] = []
-    for name in directories:
-        args += ["--perms", "0755", "--dir", f"/box/{name}"]
-    for file, fd in zip(files, fds, strict=True):
-        mode = "0755" if file.executable else "0644"
-        args += ["--perms", mode, "--file", str(fd), f"/box/{file.name}"]
-    return args
+def write_into(
+    box_fd: int,
+    directories: list[str],
+    files: list[BoxFile],
+    creating: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+) -> None:
+    """Make the directories and copy each file into the directory open at `box_fd` (a fresh
+    sandbox's /box: empty, and nothing but this process has written to it, so no name in it can
+    be a link planted to lead elsewhere; O_NOFOLLOW and O_EXCL hold that anyway). Directories and
+    files are made inside `creating` (a root executor takes the sandbox's host identity there:
+    functions/identity.py); the sources are opened outside it."""
+    with creating():
+        for name in directories:
+            os.mkdir(name, 0o755, dir_fd=box_fd)
+    for file in files:
+        mode = 0o755 if file.executable else 0o644
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with open(file.path, "rb") as source:
+            with creating():
+                fd = os.open(file.name, flags, mode, dir_fd=box_fd)
+            try:
+                os.fchmod(fd, mode)  # the umask left aside
+                remaining = file.size
+                while remaining > 0:
+                    sent = os.sendfile(fd, source.fileno(), None, remaining)
+                    if sent == 0:
+                        break
+                    remaining -= sent
+            finally:
+                os.close(fd)

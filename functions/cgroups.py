@@ -34,6 +34,7 @@ import contextlib
 import errno
 import itertools
 import os
+import queue
 import re
 import signal
 import threading
@@ -313,6 +314,35 @@ class Group:
                     if attempt % 20 == 19:
                         self.kill()
                     time.sleep(0.0005 if attempt < 20 else 0.005)
+
+    def retire(self) -> None:
+        """Kill and remove the groups in the background: a run's result does not wait for it.
+
+        Why: rmdir of a v1 group that just held processes takes about 3 ms per controller here
+        (10 ms of a C hello's 20 ms were the three rmdirs), and nothing of the run is left to
+        read once its usage is taken. A group still there when the executor dies is swept at
+        the next start (`sweep_stale`)."""
+        with _RETIRING_LOCK:
+            if not _RETIRING_THREAD:
+                thread = threading.Thread(
+                    target=_remove_retired, name="cgroup-remover", daemon=True
+                )
+                thread.start()
+                _RETIRING_THREAD.append(thread)
+        _RETIRING.put(self)
+
+
+_RETIRING: queue.SimpleQueue[Group] = queue.SimpleQueue()
+_RETIRING_LOCK = threading.Lock()
+_RETIRING_THREAD: list[threading.Thread] = []
+
+
+def _remove_retired() -> None:
+    while True:
+        group = _RETIRING.get()
+        with contextlib.suppress(OSError):
+            group.kill()
+            group.remove()
 
 
 def sweep_stale(where: Delegation) -> list[Path]:

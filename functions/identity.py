@@ -13,10 +13,13 @@ test suite calling the runner directly) switches bwrap to the dedicated user `se
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import os
 import pwd
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +68,27 @@ def reachable(path: Path, uid: int | None = None) -> bool:
         if info.st_uid != owner and not info.st_mode & stat.S_IXOTH:
             return False
     return True
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+@contextlib.contextmanager
+def creating_as_sandbox() -> Iterator[None]:
+    """Files made inside belong to the sandbox's host user: a root executor takes its uid and gid
+    as this thread's filesystem identity (setfsuid(2) is per thread) and gives them back after.
+
+    Why: a fresh sandbox's /box is reached through its own root (functions/sandbox.py), in a user
+    namespace where only that user is mapped; the kernel refuses to make a file there for an
+    unmapped owner such as root (EOVERFLOW). An unprivileged executor is that user already."""
+    ids = sandbox_ids()
+    if not ids.switch:
+        yield
+        return
+    _LIBC.setfsgid(ids.gid)
+    _LIBC.setfsuid(ids.uid)
+    try:
+        yield
+    finally:
+        _LIBC.setfsuid(0)
+        _LIBC.setfsgid(0)

@@ -11,8 +11,9 @@ sandbox gets no procfs at all: a read-only tmpfs holding only what programs comm
 
 - `/proc/self/exe`, a link to the program's own binary (the Java launcher finds libjli through
   it; rustc, Node and Go ask it for their own path);
-- `/proc/self/fd/0`, a copy of the run's standard input, so that `/dev/stdin` and `/dev/fd/0`
-  (links into /proc/self/fd) read it, as `fs.readFileSync("/dev/stdin")` and shell scripts do.
+- `/proc/self/fd/0`, the run's standard input (the file that is also its fd 0, bound read-only:
+  `StdinFile`), so that `/dev/stdin` and `/dev/fd/0` (links into /proc/self/fd) read it, as
+  `fs.readFileSync("/dev/stdin")` and shell scripts do.
 
 What it costs: no /proc/<pid>, /proc/self/status, /proc/meminfo or /proc/cpuinfo inside;
 `/dev/stdout` and `/dev/stderr` by path do not exist (a program writes to its descriptors 1 and
@@ -24,10 +25,15 @@ modes: tests/test_hostile.py). /health reports the mode (`proc`).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import itertools
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Sequence
 
@@ -99,10 +105,11 @@ def exe_of(argv: Sequence[str]) -> str:
     return found or program
 
 
-def args(argv: Sequence[str], proc_mode: str, stdin_copy_fd: int | None) -> list[str]:
+def args(argv: Sequence[str], proc_mode: str, stdin_path: str | None) -> list[str]:
     """bwrap's arguments for /proc and /dev (after the toolchain's binds). The static /proc
-    holds a copy of stdin when `stdin_copy_fd` is given (not for a pipe, whose data cannot be
-    copied ahead: functions/interactive.py)."""
+    shows the run's standard input at /proc/self/fd/0 when `stdin_path` is given: the host file
+    that is also the run's fd 0 (`StdinFile`), bound read-only (not for a pipe, whose data cannot
+    be shown ahead: functions/interactive.py)."""
     if proc_mode == PRIVATE:
         return ["--proc", "/proc", "--dev", "/dev"]
     found = [
@@ -116,6 +123,55 @@ def args(argv: Sequence[str], proc_mode: str, stdin_copy_fd: int | None) -> list
         exe_of(argv),
         "/proc/self/exe",
     ]
-    if stdin_copy_fd is not None:
-        found += ["--file", str(stdin_copy_fd), "/proc/self/fd/0"]
+    if stdin_path is not None:
+        found += ["--ro-bind", stdin_path, "/proc/self/fd/0"]
     return [*found, "--remount-ro", "/proc"]
+
+
+class StdinFile:
+    """A run's standard input as a file the executor writes and the sandbox reads: a memfd, or
+    under the static /proc a host file, so that /proc/self/fd/0 can be bound to it while the
+    sandbox is prepared, before the input is known (bwrap copies a `--file` at setup, which is
+    too early). Its host path is not seen inside: the static /proc has no mountinfo.
+
+    `write_fd` is the executor's, `read_fd` becomes the sandbox's fd 0: two open files, so the
+    writes leave the sandbox's offset at the start."""
+
+    def __init__(self, proc_mode: str) -> None:
+        self.path: str | None = None
+        if proc_mode == STATIC:
+            self.path = os.path.join(_stdin_directory(), f"{os.getpid()}-{next(_COUNTER)}")
+            self.write_fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            self.read_fd = os.open(self.path, os.O_RDONLY)
+            ids = identity.sandbox_ids()
+            if ids.switch:  # the program opens it by path as that user
+                os.fchown(self.write_fd, ids.uid, ids.gid)
+        else:
+            self.write_fd = os.memfd_create("stdin", 0)
+            self.read_fd = os.open(f"/proc/self/fd/{self.write_fd}", os.O_RDONLY)
+
+    def close(self) -> None:
+        """Close both ends and remove the host file (the sandbox keeps nothing of it)."""
+        for fd in (self.write_fd, self.read_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.write_fd = self.read_fd = -1
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.path = None
+
+
+_COUNTER = itertools.count()
+
+
+@functools.cache
+def _stdin_directory() -> str:
+    """This process's directory of stdin files: private (0700), owned by the sandbox's host user
+    so that bwrap, running as that user, can bind its files; removed at exit."""
+    directory = tempfile.mkdtemp(prefix="sentinel-stdin-")
+    ids = identity.sandbox_ids()
+    if ids.switch:
+        os.chown(directory, ids.uid, ids.gid)
+    atexit.register(shutil.rmtree, directory, True)
+    return directory

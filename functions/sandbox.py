@@ -186,17 +186,19 @@ def run(
     fixed = (
         rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
     )
-    key = (command, binds, len(files), fixed, procfs.mode())
+    shape = (
+        limits.tmp_bytes,
+        _box_bytes(limits, files),
+        tuple({**BASE_ENV, **(env or {})}.items()),
+    )
+    key = (command, binds, shape, fixed, procfs.mode())
     if streams is not None:  # its own streams: no prepared sandbox has them
         prepared = _Prepared.spawn(key, where, streams)
     else:
         prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
-        _SPARES.refill(key)
     started = time.monotonic()
     try:
-        extra = box_files.directory_args(directories, files, prepared.file_fds)
-        size = limits.tmp_bytes + sum(f.size for f in files)
-        prepared.release(limits, stdin, files, _run_args(limits, size, extra, env or {}))
+        prepared.release(limits, stdin, directories, files)
         archive_cap = limits.tmp_bytes if keep_box is not None else limits.output_bytes
         seen = _collect(prepared, limits, started, archive_cap)
         _, status, rusage = os.wait4(prepared.process.pid, 0)
@@ -211,7 +213,8 @@ def run(
             cpu_ms = max(cpu_ms, round((inner.ru_utime + inner.ru_stime) * 1000))
             memory_kb = max(inner.ru_maxrss, seen.memory_kb)
         if prepared.group is not None:
-            prepared.group.kill()
+            if seen.killed:  # else its pid namespace ended with its pid 1, which bwrap waited for
+                prepared.group.kill()
             usage = prepared.group.usage()
             cpu_ms, oom = usage.cpu_ms, usage.oom_killed
             if usage.memory_peak_kb is not None:  # else the kernel keeps no peak: rusage's
@@ -219,6 +222,8 @@ def run(
             hit_limit = usage.memory_hit_limit
     finally:
         prepared.close()
+        if streams is None:  # after the run: its replacement's setup does not compete with it
+            _SPARES.refill(key)
     stdout, stderr, exceeded = seen.stdout, seen.stderr, seen.output_exceeded
     refused = ""
     if keep_box is not None:
@@ -260,6 +265,18 @@ def _wanted(limits: Limits) -> rlimits.Wanted:
         stack_bytes=limits.stack_bytes,
         thread_stacks=limits.data_thread_stacks,
     )
+
+
+def _box_bytes(limits: Limits, files: Sequence[box_files.BoxFile]) -> int:
+    """The size of a run's /box tmpfs: room to write `tmp_bytes`, plus its files rounded up to a
+    power of two (at least 1 MB). Rounded because the size is fixed when a sandbox is prepared,
+    before its files are known, and is part of what a prepared sandbox is: one prepared box then
+    serves every submission of similar size."""
+    total = sum(f.size for f in files)
+    room = 1 << 20
+    while room < total:
+        room <<= 1
+    return limits.tmp_bytes + room
 
 
 def _near_limit_kb(memory_kb: int) -> int:
@@ -319,33 +336,40 @@ def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) ->
     return ""
 
 
-# (command, binds, files, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
-_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], int, rlimits.Rlimits | None, str]
+# (tmp bytes, box bytes, environment): the mounts and variables fixed when one is prepared.
+_Shape = tuple[int, int, tuple[tuple[str, str], ...]]
+# (command, binds, shape, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
+_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], _Shape, rlimits.Rlimits | None, str]
+# How long a sandbox may take to set itself up (its mounts and namespaces) before the executor
+# gives up on it: far beyond the 3-6 ms it takes, for a machine under load.
+_READY_S = 20.0
 
 
 @dataclass
 class _Prepared:
-    """A bubblewrap started ahead of its run, blocked reading its last arguments (--args).
+    """A bubblewrap started ahead of its run, set up and blocked just before its program
+    (--block-fd).
 
-    Everything that makes the sandbox a sandbox (namespaces, the unprivileged host uid, an
-    empty environment, the read-only toolchain, the seccomp filter) is on its command line
-    already, so should the arguments never come (the executor died) it runs the command
-    sandboxed, without a /box, where it finds nothing to run. Already moved into its cgroups:
-    the RCU wait of that move is paid while it waits, and everything it forks is born inside.
-    It holds one empty memfd per file of its /box; `release` fills them and gives it the run's
-    own part (limits, /box, env, read-only root).
+    Everything that makes the sandbox a sandbox is done before the run comes: the namespaces,
+    the unprivileged host uid, an empty environment, the read-only toolchain, the sized tmpfs
+    /box, /tmp and /dev/shm, the read-only root, the cgroup membership (joined before bwrap
+    forks: it waits on its --args until then, so everything it forks is born inside). Left for
+    the run: its limits, its stdin, its files (written into the /box of the blocked sandbox
+    through /proc/<its pid 1>/root, where nothing untrusted has run yet), then one byte on the
+    block fd, after which bwrap only loads the seccomp filter, forks its init and execs. Should
+    the byte never come (the executor died) the sandbox dies with its parent (--die-with-parent).
     """
 
     process: subprocess.Popen[bytes]
-    args_fd: int
-    stdin_fd: int
-    status_fd: int  # bwrap's --json-status-fd: an "exit-code" record only if the program ran
-    file_fds: list[int]
+    block_fd: int
+    stdin: procfs.StdinFile | None  # None: an exchange's pipe (functions/interactive.py)
+    status_fd: int  # bwrap's --json-status-fd: its pid 1, then "exit-code" only if the program ran
     group: cgroups.Group | None
     rlimits_fixed: bool = False  # set at spawn (a root executor may not prlimit another uid)
     closed: bool = field(default=False)
     status: bytes = b""  # what bwrap wrote to its --json-status-fd so far
     reaped: bool = False  # its pid 1 (rlimit mode, functions/subreaper.py)
+    box_fd: int = -1  # the blocked sandbox's /box, open once it is set up
 
     @classmethod
     def spawn(
@@ -355,7 +379,7 @@ class _Prepared:
         unprivileged identity (then CPython forks instead of vfork: a root executor pays it).
         With `streams` (stdin, stdout), the program gets those; they are closed here once bwrap
         holds them."""
-        argv, binds, n_files, fixed, proc_mode = key
+        argv, binds, shape, fixed, proc_mode = key
         ids = identity.sandbox_ids()
         try:
             args_r, args_w = os.pipe()
@@ -363,39 +387,22 @@ class _Prepared:
             for fd in streams or ():
                 os.close(fd)
             raise
+        block_r, block_w = os.pipe()
         status_r, status_w = os.pipe()
-        stdin_fd = os.memfd_create("stdin", 0) if streams is None else -1
-        file_fds = [os.memfd_create("file", 0) for _ in range(n_files)]
+        stdin = procfs.StdinFile(proc_mode) if streams is None else None
         filter_fd = seccomp.memfd()
-        # The static /proc's copy of stdin: its own open file, so bwrap's copying leaves fd 0's
-        # offset alone (functions/procfs.py).
-        stdin_copy = (
-            os.open(f"/proc/self/fd/{stdin_fd}", os.O_RDONLY)
-            if proc_mode == procfs.STATIC and streams is None
-            else None
-        )
-        passed = (args_r, filter_fd, status_w, *file_fds)
-        passed += (stdin_copy,) if stdin_copy is not None else ()
+        passed = (args_r, filter_fd, status_w, block_r)
         group = cgroups.Group.create(where) if where is not None else None
         switch: dict[str, object] = (
             {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
         )
         try:
-            command = [
-                *_sandbox_args(binds, filter_fd),
-                *procfs.args(_program_of(argv), proc_mode, stdin_copy),
-                "--json-status-fd",
-                str(status_w),
-                "--args",
-                str(args_r),
-                "--",
-                *argv,
-            ]
+            command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *argv]
             if fixed is not None:
                 command = [*rlimits.prlimit_command(fixed), *command]
             process = subprocess.Popen(
                 command,
-                stdin=stdin_fd if streams is None else streams[0],
+                stdin=streams[0] if streams is not None else stdin.read_fd if stdin else -1,
                 stdout=subprocess.PIPE if streams is None else streams[1],
                 stderr=subprocess.PIPE,
                 pass_fds=passed,
@@ -404,51 +411,106 @@ class _Prepared:
                 **switch,  # type: ignore[call-overload]
             )
         except BaseException:
-            for fd in (args_w, stdin_fd, status_r, *file_fds):
-                if fd >= 0:
-                    os.close(fd)
+            for fd in (args_w, block_w, status_r):
+                os.close(fd)
+            if stdin is not None:
+                stdin.close()
             if group is not None:
                 group.remove()
             raise
         finally:
-            os.close(args_r)
-            os.close(filter_fd)
-            os.close(status_w)
-            if stdin_copy is not None:
-                os.close(stdin_copy)
-            for fd in streams or ():
+            for fd in (args_r, filter_fd, status_w, block_r, *(streams or ())):
                 os.close(fd)
         os.set_blocking(status_r, False)
-        prepared = cls(
-            process, args_w, stdin_fd, status_r, file_fds, group, rlimits_fixed=fixed is not None
-        )
-        if group is not None:
-            try:
+        prepared = cls(process, block_w, stdin, status_r, group, rlimits_fixed=fixed is not None)
+        try:
+            if group is not None:
                 group.join(process.pid)
-            except OSError:
-                prepared.close()
-                raise
+            tmp_bytes, box_bytes, env = shape
+            setup = [
+                *procfs.args(_program_of(argv), proc_mode, stdin.path if stdin else None),
+                *_run_args(tmp_bytes, box_bytes, env),
+                "--json-status-fd",
+                str(status_w),
+                "--block-fd",
+                str(block_r),
+            ]
+            with open(args_w, "wb", closefd=True) as args:
+                args_w = -1
+                args.write(b"".join(arg.encode() + b"\0" for arg in setup))
+        except BaseException:
+            if args_w >= 0:
+                os.close(args_w)
+            prepared.close()
+            raise
         return prepared
 
+    def ready(self, timeout: float = _READY_S) -> bool:
+        """Wait until bwrap has set the sandbox up (its pid 1's root is the new root, with the
+        /box tmpfs mounted in it) and open that /box; false if bwrap ended first or took longer
+        than `timeout` (it is then killed). Called by the spares' thread, so a taken spare is
+        ready already."""
+        if self.box_fd >= 0:
+            return True
+        deadline = time.monotonic() + timeout
+        own_root = os.stat("/")
+        while time.monotonic() < deadline and self.process.poll() is None:
+            self._read_status()
+            found = re.search(rb'"child-pid": *(\d+)', self.status)
+            if found is not None and (fd := _set_up_box(int(found.group(1)), own_root)) >= 0:
+                self.box_fd = fd
+                return True
+            time.sleep(0.0005)
+        if self.process.poll() is None:
+            _kill(self.process)
+        return False
+
     def release(
-        self, limits: Limits, stdin: bytes, files: list[box_files.BoxFile], run_args: list[str]
+        self,
+        limits: Limits,
+        stdin: bytes,
+        directories: list[str],
+        files: list[box_files.BoxFile],
     ) -> None:
-        """Give it its limits, its stdin, its files and its last arguments: it starts."""
+        """Give it its limits, its stdin and its files, and unblock it: its program starts.
+        SandboxUnavailable when bwrap could not set it up (the service's fault, never the
+        submission's)."""
+        if not self.ready():
+            raise SandboxUnavailable(f"the sandbox did not start: {self._why_not_ready()}")
+        pid1 = self._pid1()
         if not self.rlimits_fixed:
             for which, soft, hard in rlimits.outer(_wanted(limits), grouped=self.group is not None):
-                resource.prlimit(self.process.pid, which, (soft, hard))
+                resource.prlimit(pid1, which, (soft, hard))
         if self.group is not None:
             self.group.limit(limits.memory_kb * 1024, limits.processes)
-        if self.stdin_fd >= 0:  # (an exchange's stdin is a pipe: functions/interactive.py)
-            os.write(self.stdin_fd, stdin)
-            os.lseek(self.stdin_fd, 0, os.SEEK_SET)
-        for file, fd in zip(files, self.file_fds, strict=True):
-            box_files.copy_into(fd, file)
-        self._close_fds(self.stdin_fd, *self.file_fds)
-        payload = b"".join(arg.encode() + b"\0" for arg in run_args)
-        with open(self.args_fd, "wb", closefd=True) as args:
-            self.args_fd = -1
-            args.write(payload)
+        if self.stdin is not None:
+            with open(self.stdin.write_fd, "wb", closefd=False) as written:
+                written.write(stdin)
+        box_files.write_into(self.box_fd, directories, files, identity.creating_as_sandbox)
+        self._close_fds(self.box_fd)
+        with contextlib.suppress(BrokenPipeError):
+            os.write(self.block_fd, b"r")
+        self._close_fds(self.block_fd)
+
+    def _why_not_ready(self) -> str:
+        """bwrap's own last word when it ended during its setup, else the wait that ran out."""
+        if self.process.returncode is None or self.process.returncode < 0:
+            return f"it was not set up within {_READY_S:.0f} s"
+        assert self.process.stderr is not None
+        fd = self.process.stderr.fileno()
+        os.set_blocking(fd, False)
+        with contextlib.suppress(BlockingIOError):
+            said = os.read(fd, 65536).decode(errors="replace").splitlines()
+            return next(
+                (line for line in reversed(said) if line.startswith("bwrap:")),
+                said[-1] if said else "bwrap exited early",
+            )
+        return "bwrap exited early"
+
+    def _pid1(self) -> int:
+        found = re.search(rb'"child-pid": *(\d+)', self.status)
+        assert found is not None  # ready() saw it
+        return int(found.group(1))
 
     def started_the_program(self) -> bool:
         """Whether bwrap set the sandbox up and its program ran to an exit of its own (bwrap
@@ -477,7 +539,10 @@ class _Prepared:
         for fd in fds:
             if fd >= 0:
                 os.close(fd)
-        self.stdin_fd, self.file_fds = -1, []
+            if fd == self.box_fd:
+                self.box_fd = -1
+            if fd == self.block_fd:
+                self.block_fd = -1
 
     def close(self) -> None:
         """Kill it if still there, reap it, and remove its groups."""
@@ -488,14 +553,37 @@ class _Prepared:
             _kill(self.process)
             self.process.wait()
         self.reap_init()  # a run that ended early (an exception) leaves no zombie either
-        self._close_fds(self.args_fd, self.stdin_fd, self.status_fd, *self.file_fds)
-        self.args_fd = self.status_fd = -1
+        self._close_fds(self.block_fd, self.box_fd)
+        if self.stdin is not None:
+            self.stdin.close()
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
+            self.status_fd = -1
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
         if self.group is not None:
-            self.group.kill()
-            self.group.remove()
+            self.group.retire()
+
+
+def _set_up_box(pid1: int, own_root: os.stat_result) -> int:
+    """The /box of the sandbox whose pid 1 is `pid1`, opened, once bwrap has set it up; else -1.
+
+    Set up means: its root is no longer ours (bwrap has pivoted), and /box in it is a mount of its
+    own (a different device from that root). The first pivot of bwrap (into its scratch tmpfs)
+    has no /box, so only the final root passes; the box is then checked to be empty."""
+    root = f"/proc/{pid1}/root"
+    try:
+        top = os.stat(root)
+        if (top.st_dev, top.st_ino) == (own_root.st_dev, own_root.st_ino):
+            return -1
+        fd = os.open(f"{root}{BOX}", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return -1
+    if os.fstat(fd).st_dev == top.st_dev or os.listdir(fd):
+        os.close(fd)
+        return -1
+    return fd
 
 
 class _Spares:
@@ -551,6 +639,9 @@ class _Spares:
                 prepared = _Prepared.spawn(key, delegation())
             except OSError:
                 continue  # the next run starts cold; it reports the fault if it persists
+            if not prepared.ready():
+                prepared.close()
+                continue  # likewise
             with self._lock:
                 self._ready.setdefault(key, []).append(prepared)
                 self._ready.move_to_end(key)
@@ -649,29 +740,25 @@ def _program_of(command: Sequence[str]) -> Sequence[str]:
     return command[pack:] if tuple(command[:pack]) == box_files.PACK else command
 
 
-def _run_args(
-    limits: Limits, box_bytes: int, box_args: list[str], env: Mapping[str, str]
-) -> list[str]:
-    """What one run has of its own: sized tmpfs, its /box and files, its environment; then /
-    read-only."""
+def _run_args(tmp_bytes: int, box_bytes: int, env: Sequence[tuple[str, str]]) -> list[str]:
+    """The sized tmpfs mounts, the empty /box, the root read-only, the environment."""
     args = [
         "--size",
-        str(limits.tmp_bytes),
+        str(tmp_bytes),
         "--tmpfs",
         "/tmp",
         "--size",
-        str(limits.tmp_bytes),
+        str(tmp_bytes),
         "--tmpfs",
         "/dev/shm",
         "--size",
         str(box_bytes),
         "--tmpfs",
         BOX,
-        *box_args,
     ]
     # The root is bwrap's own tmpfs: read-only, or it is an unbounded place to write.
     args += ["--remount-ro", "/", "--chdir", BOX]
-    for name, value in {**BASE_ENV, **env}.items():
+    for name, value in env:
         args += ["--setenv", name, value]
     return args
 
