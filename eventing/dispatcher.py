@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import requests
 import structlog
+import urllib3
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
 
@@ -106,7 +106,11 @@ class TriggerLoop:
         self.stream = keys.trigger_stream(settings.key_prefix, trigger.name)
         self.consumer = settings.consumer_name
         self.slots = threading.BoundedSemaphore(trigger.concurrency)
-        self.local = threading.local()
+        # urllib3 rather than requests: a POST through requests' Session costs about 1 ms of CPU
+        # more (its settings merge reads the proxy variables of the environment on every call),
+        # which was the largest part of the dispatcher's CPU per job. Kept-alive connections,
+        # as many as the trigger's deliveries in flight.
+        self.http = urllib3.PoolManager(maxsize=trigger.concurrency, block=False)
         self.in_flight: set[bytes] = set()
         self.in_flight_lock = threading.Lock()
         self.claim_cursor = "0-0"
@@ -256,15 +260,17 @@ class TriggerLoop:
     def _attempt(self, event: BaseCloudEvent) -> Outcome:
         headers, body = contract.to_binary(event)
         try:
-            response = self._session().post(
+            response = self.http.request(
+                "POST",
                 self.trigger.subscriber,
-                data=body,
+                body=body,
                 headers=headers,
                 timeout=_timeout_for(event, self.trigger.delivery.timeout),
+                retries=False,
             )
-        except requests.RequestException as exc:
+        except urllib3.exceptions.HTTPError as exc:
             return Outcome(Delivery.RETRY, f"{type(exc).__name__}: {exc}")
-        code, content = response.status_code, response.content
+        code, content = response.status, response.data
         if 200 <= code < 300:
             if not content or not contract.is_cloudevent(response.headers):
                 return Outcome(Delivery.DONE)
@@ -275,7 +281,7 @@ class TriggerLoop:
                 reason = f"invalid reply from subscriber: {exc}"
                 return Outcome(Delivery.REFUSED, reason, code=code, body=content)
             return Outcome(Delivery.DONE, reply=reply)
-        reason = f"subscriber answered {code}: {response.text[:200]}"
+        reason = f"subscriber answered {code}: {content[:200].decode(errors='replace')}"
         if code >= 500 or code in RETRYABLE:
             return Outcome(Delivery.RETRY, reason, code=code, body=content)
         return Outcome(Delivery.REFUSED, reason, code=code, body=content)
@@ -326,13 +332,16 @@ class TriggerLoop:
         attributes["knativeerrordata"] = base64.b64encode(data).decode()
         headers, body = contract.to_binary(CloudEvent(attributes, event.get_data()))
         try:
-            answer = self._session().post(sink, data=body, headers=headers, timeout=10)
-        except requests.RequestException as exc:
+            answer = self.http.request(
+                "POST", sink, body=body, headers=headers, timeout=10.0, retries=False
+            )
+        except urllib3.exceptions.HTTPError as exc:
             log.error("dead-letter sink unreachable", sink=sink, error=str(exc))
             return False
-        if not answer.ok:
-            log.error("dead-letter sink refused", sink=sink, code=answer.status_code)
-        return bool(answer.ok)
+        ok = 200 <= answer.status < 400
+        if not ok:
+            log.error("dead-letter sink refused", sink=sink, code=answer.status)
+        return ok
 
     def _finish(self, entry_id: bytes, reply: BaseCloudEvent | None = None) -> None:
         """Publish the reply (if any) and remove the entry, atomically."""
@@ -353,12 +362,6 @@ class TriggerLoop:
             message_ids=list(entry_ids),
             justid=True,
         )
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-        return session
 
 
 def run(
