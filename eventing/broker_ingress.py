@@ -18,7 +18,6 @@ Answers: 202 accepted (with the triggers it went to), 400 the sender's fault, 50
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -30,7 +29,7 @@ from flask import Flask, Response, jsonify, request
 from eventing import contract, keys
 from eventing.broker import publish
 from eventing.health import redis_health
-from eventing.settings import EventingSettings
+from eventing.settings import BrokerIngressSettings, EventingSettings
 from eventing.store import JobStore
 from eventing.triggers import Trigger, languages, load_triggers
 from eventing.wsgi import serve
@@ -145,9 +144,5 @@ def _publish(
 
 
 if __name__ == "__main__":
-    serve(
-        "eventing.broker_ingress:create_app()",
-        EventingSettings.from_env().port,
-        threads=int(os.environ.get("SENTINEL_BROKER_THREADS", "8")),
-        service="broker",
-    )
+    own = BrokerIngressSettings.from_env()
+    serve("eventing.broker_ingress:create_app()", own.port, threads=own.threads, service="broker")

@@ -16,7 +16,8 @@ Server-side request forgery: a callback URL must resolve only to public addresse
 private, link-local, multicast or reserved ranges) unless its host or address is allow-listed in
 SENTINEL_CALLBACK_ALLOW. The ingress checks at submission and this service checks again right
 before each POST (the name may have been re-pointed since: DNS rebinding); redirects are not
-followed. The ingress uses `check_destination` and `CallbackSettings` from here.
+followed. The ingress uses `check_destination` from here; the settings are CallbackSettings in
+eventing/settings.py.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,48 +39,13 @@ from flask import Flask, Response, jsonify, request
 from eventing import contract, logs
 from eventing.health import redis_health
 from eventing.jobview import job_view
-from eventing.settings import EventingSettings
+from eventing.settings import CallbackSettings, EventingSettings
 from eventing.store import JobStore
 from eventing.wsgi import serve
 
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Sentinel-Signature"
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class CallbackSettings:
-    """SENTINEL_CALLBACK_SECRET, SENTINEL_CALLBACK_ALLOW, SENTINEL_CALLBACK_TIMEOUT_S."""
-
-    # Without a secret, submissions with a callbackUrl are refused (400): never send unsigned.
-    secret: str = ""
-    # Hosts (exact, case-insensitive) and networks (CIDR or single addresses) exempt from the
-    # public-address rule, e.g. "127.0.0.1,10.20.0.0/16,grader.internal".
-    allow_hosts: frozenset[str] = frozenset()
-    allow_networks: tuple[Network, ...] = field(default_factory=tuple)
-    # Seconds one POST to a receiver may take; the trigger's timeout must be longer.
-    timeout_s: float = 10.0
-
-    @classmethod
-    def from_env(cls) -> CallbackSettings:
-        """Read the SENTINEL_CALLBACK_* keys; unset keys keep the defaults above."""
-        hosts: set[str] = set()
-        networks: list[Network] = []
-        for item in (i.strip() for i in os.environ.get("SENTINEL_CALLBACK_ALLOW", "").split(",")):
-            if not item:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                hosts.add(item.lower())
-        raw_timeout = os.environ.get("SENTINEL_CALLBACK_TIMEOUT_S")
-        return cls(
-            secret=os.environ.get("SENTINEL_CALLBACK_SECRET", ""),
-            allow_hosts=frozenset(hosts),
-            allow_networks=tuple(networks),
-            timeout_s=float(raw_timeout) if raw_timeout else cls.timeout_s,
-        )
 
 
 def check_destination(url: str, settings: CallbackSettings) -> str | None:
@@ -227,7 +191,7 @@ def main() -> None:
     serve(
         "eventing.callbacks:wsgi()",
         EventingSettings.from_env().port,
-        threads=int(os.environ.get("SENTINEL_CALLBACK_THREADS", "8")),
+        threads=CallbackSettings.from_env().threads,
         service="callbacks",
     )
 

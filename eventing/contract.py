@@ -260,19 +260,38 @@ class SubmissionRequest(_Model):
 
 
 @dataclass(frozen=True)
-class DurationLimits:
-    """What bounds a job's duration when the submission does not say: the executor's default and
-    maximum wall time per run and its compile wall time (its documented defaults here)."""
+class ExecutorLimits:
+    """The executor's documented default and maximum limits, written once: the executor's
+    settings default to these (functions/settings.py, each overridable by its SENTINEL_DEFAULT_*,
+    SENTINEL_MAX_* or SENTINEL_COMPILE_* variable), and the ingress assumes them for a language
+    until its executor has reported its own (ingress/catalog.py) and for a job's duration."""
 
+    default_cpu_ms: int = 2000
     default_wall_ms: int = 5000
+    default_memory_mb: int = 256
+    default_output_kb: int = 64
+    default_processes: int = 64
+    default_file_size_kb: int = 65_536
+    default_stack_kb: int = 65_536
+    max_cpu_ms: int = 15_000
     max_wall_ms: int = 30_000
+    max_memory_mb: int = 1024
+    max_output_kb: int = 1024
+    max_processes: int = 256
+    max_file_size_kb: int = 262_144
+    max_stack_kb: int = 1_048_576
+    compile_cpu_ms: int = 10_000
     compile_wall_ms: int = 20_000
+    compile_memory_mb: int = 1024
+
+
+EXECUTOR_LIMITS = ExecutorLimits()
 
 
 RUN_OVERHEAD_MS = 500  # per run, beyond its wall limit: sandbox start, grading, replies
 
 
-def worst_case_ms(request: SubmissionRequest, limits: DurationLimits = DurationLimits()) -> int:
+def worst_case_ms(request: SubmissionRequest, limits: ExecutorLimits = EXECUTOR_LIMITS) -> int:
     """The longest a job can take on an executor: a compile, then every run of every case at
     its wall limit. The dispatcher waits that long for an executor (eventing/dispatcher.py), so
     a long job is not delivered again while it still runs; the ingress refuses a job whose

@@ -22,7 +22,6 @@ removed (atomically, in Lua, so a consumer that just read something is never rem
 from __future__ import annotations
 
 import base64
-import os
 import signal
 import sys
 import threading
@@ -41,7 +40,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from eventing import contract, keys, logs
 from eventing.broker import EVENT_FIELD, publish
-from eventing.settings import EventingSettings
+from eventing.settings import DispatcherSettings, EventingSettings
 from eventing.triggers import Trigger, load_triggers
 
 log = structlog.get_logger(__name__)
@@ -448,7 +447,8 @@ def check(path: str | None, now: float | None = None) -> str | None:
 def main() -> None:
     """`python -m eventing.dispatcher`: SIGTERM or SIGINT stop it after in-flight deliveries.
     With `--check`: exit 0 if this pod's dispatcher is healthy (see check()), else 1."""
-    heartbeat_file = os.environ.get(HEARTBEAT_FILE_ENV) or None
+    settings = DispatcherSettings.from_env()
+    heartbeat_file = settings.heartbeat_file
     if sys.argv[1:] == ["--check"]:
         problem = check(heartbeat_file)
         if problem:
@@ -458,7 +458,7 @@ def main() -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    run(EventingSettings.from_env(), stopping, heartbeat_file)
+    run(settings, stopping, heartbeat_file)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ request id (X-Request-Id of the answer, else of the request).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from gunicorn.glogging import Logger
 
 from eventing import logs
-
-SERVICE_ENV = "SENTINEL_SERVICE"
+from eventing.serving_settings import WorkerSettings
 
 
 class JsonLogger(Logger):  # type: ignore[misc]
@@ -26,7 +24,7 @@ class JsonLogger(Logger):  # type: ignore[misc]
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        service = os.environ.get(SERVICE_ENV) or "gunicorn"
+        service = WorkerSettings.from_env().service
         logs.configure(service)
         for handler in self.error_log.handlers + self.access_log.handlers:
             handler.setFormatter(logs.JsonFormatter(service))

@@ -17,7 +17,8 @@ complete request reaches a thread; so a slow or silent client costs a buffer, ne
 - in a thread, SO_RCVTIMEO and SO_SNDTIMEO bound what is still read or written (a body too large
   to buffer, a client that never reads its answer).
 
-Configured through the environment by eventing/wsgi.py (serve), which names this class.
+Configured through the environment by eventing/wsgi.py (serve), which names this class
+(eventing/serving_settings.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 import re
 import selectors
 import socket
@@ -38,10 +38,8 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-READ_TIMEOUT_ENV = "SENTINEL_READ_TIMEOUT_S"
-PER_CLIENT_ENV = "SENTINEL_WORKER_MAX_PER_CLIENT"
-MAX_BODY_ENV = "SENTINEL_WORKER_MAX_BODY_BYTES"
-DEFAULT_READ_TIMEOUT_S = 10.0
+from eventing.serving_settings import ServingSettings, WorkerSettings
+
 # What the request line and headers may take in all (gunicorn's own limits then apply).
 MAX_HEAD_BYTES = 64 * 1024
 # Bodies up to this size are buffered whole when the service sets no maximum of its own.
@@ -124,10 +122,10 @@ class SentinelWorker(ThreadWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         util.write_error = _write_error
-        self.read_timeout = float(os.environ.get(READ_TIMEOUT_ENV) or DEFAULT_READ_TIMEOUT_S)
-        self.max_per_client = int(os.environ.get(PER_CLIENT_ENV) or 0)
-        raw_max = os.environ.get(MAX_BODY_ENV)
-        self.max_body = int(raw_max) if raw_max else None
+        self.read_timeout = ServingSettings.from_env().read_timeout_s
+        worker = WorkerSettings.from_env()
+        self.max_per_client = worker.max_per_client
+        self.max_body = worker.max_body_bytes
         self.buffer_cap = (
             self.max_body + MAX_HEAD_BYTES if self.max_body is not None else DEFAULT_BUFFER_BYTES
         )

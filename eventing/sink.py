@@ -8,7 +8,6 @@ changes nothing. When Redis is unreachable it answers 503, so the dispatcher ret
 from __future__ import annotations
 
 import json
-import os
 
 import redis
 import structlog
@@ -16,7 +15,7 @@ from flask import Flask, Response, jsonify, request
 
 from eventing import contract
 from eventing.health import redis_health
-from eventing.settings import EventingSettings
+from eventing.settings import EventingSettings, SinkSettings
 from eventing.store import JobStore
 from eventing.wsgi import serve
 
@@ -73,9 +72,5 @@ def _persist(store: JobStore, payload: object) -> bool:
 
 
 if __name__ == "__main__":
-    serve(
-        "eventing.sink:create_app()",
-        EventingSettings.from_env().port,
-        threads=int(os.environ.get("SENTINEL_SINK_THREADS", "8")),
-        service="sink",
-    )
+    own = SinkSettings.from_env()
+    serve("eventing.sink:create_app()", own.port, threads=own.threads, service="sink")

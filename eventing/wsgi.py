@@ -1,7 +1,7 @@
 """Serve a Flask app factory with gunicorn: the one way every HTTP service of Sentinel starts.
 
-Standard library only, so the executor may use it as it uses eventing.contract (the executor
-image carries no Redis code). Threads, not processes, by default: every service waits on I/O
+No Redis code (only eventing/serving_settings.py), so the executor may use it as it uses
+eventing.contract. Threads, not processes, by default: every service waits on I/O
 (Redis, HTTP, sandboxed children), and one process keeps per-process state (caches, pools) whole.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import NoReturn
+
+from eventing.serving_settings import ServingSettings, WorkerSettings
 
 
 def serve(
@@ -32,22 +34,24 @@ def serve(
     holds at most `max_per_client` connections per worker process (0: unbounded). gunicorn's
     own logs are JSON lines stamped with `service` (eventing/glogging.py).
     """
-    host = os.environ.get("SENTINEL_HOST", "0.0.0.0")
-    os.environ["SENTINEL_WORKER_MAX_PER_CLIENT"] = str(max_per_client)
-    os.environ["SENTINEL_SERVICE"] = service or app_factory.split(":")[0]
-    if max_body_bytes is not None:
-        os.environ["SENTINEL_WORKER_MAX_BODY_BYTES"] = str(max_body_bytes)
+    serving = ServingSettings.from_env()
+    worker = WorkerSettings(
+        max_per_client=max_per_client,
+        max_body_bytes=max_body_bytes,
+        service=service or app_factory.split(":")[0],
+    )
+    os.environ.update(worker.environment())  # gunicorn's processes read them (WorkerSettings)
     os.execv(
         sys.executable,
         [
             sys.executable, "-m", "gunicorn",
-            "--bind", f"{host}:{port}",
+            "--bind", f"{serving.host}:{port}",
             "--workers", str(workers),
             "--threads", str(threads),
             "--worker-class", "eventing.gworker.SentinelWorker",
             "--logger-class", "eventing.glogging.JsonLogger",
             "--timeout", "0",
-            "--graceful-timeout", os.environ.get("SENTINEL_GRACEFUL_TIMEOUT_S", "60"),
+            "--graceful-timeout", str(serving.graceful_timeout_s),
             "--no-control-socket",
             *(["--access-logfile", "-"] if access_log else []),
             app_factory,

@@ -57,7 +57,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         log.info("removed what a killed executor left", groups=swept, directories=left)
     for language in languages.values():
         precompiled.ready(language, settings.cache_root)  # built in the background, once
-    started = StartedEvents.from_env(settings.name)
+    started = StartedEvents(settings.sink_url, settings.name, settings.started_delay_s)
     running = RunningJobs()
     # At most `slots` runs per language at once, each language its own (functions/__main__.py
     # gives the threads): a flood of one language leaves the others' slots free.

@@ -5,13 +5,12 @@ environment. When K_SINK is unset the executor publishes nothing (the job goes f
 straight to completed). Sending is off the job's path: a small background pool posts the event,
 so a slow or absent broker never delays a run; a lost started event costs only the "running"
 status, and a late one changes nothing (the job store only moves forward). A job that finishes
-within STARTED_DELAY_S (50 ms by default) sends none: it goes from queued to completed, as
-without K_SINK (issue 9, docs/broker.md).
+within SENTINEL_STARTED_DELAY_S (50 ms by default; K_SINK and it are read by functions/settings.py)
+sends none: it goes from queued to completed, as without K_SINK (issue 9, docs/broker.md).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +24,6 @@ from eventing import contract
 log = structlog.get_logger(__name__)
 
 SEND_TIMEOUT_S = 2.0
-# issue 9: jobs finished sooner than this send no started event (see announce()).
-STARTED_DELAY_S = float(os.environ.get("SENTINEL_STARTED_DELAY_S", "0.05"))
 
 
 def _nothing() -> None:
@@ -36,22 +33,19 @@ def _nothing() -> None:
 class StartedEvents:
     """Posts `execution.started` for each job to the sink URL, if there is one."""
 
-    def __init__(self, sink_url: str | None, executor: str) -> None:
+    def __init__(self, sink_url: str | None, executor: str, delay_s: float = 0.05) -> None:
         self.sink_url = sink_url or None
         self.executor = executor
+        # Jobs finished sooner than this send no started event (see announce()).
+        self.delay_s = delay_s
         self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
         self._local = threading.local()  # issue 9: one keep-alive session per sending thread
-
-    @classmethod
-    def from_env(cls, executor: str) -> StartedEvents:
-        """K_SINK: where to send events (Knative SinkBinding's variable); unset sends nothing."""
-        return cls(os.environ.get("K_SINK"), executor)
 
     def announce(self, submission: contract.Submission, language: str) -> Callable[[], None]:
         """Queue the started event for `submission`; returns at once, with a function to call
         when the job is finished.
 
-        issue 9: the event is sent only if the job is still running STARTED_DELAY_S later (a
+        issue 9: the event is sent only if the job is still running `delay_s` later (a
         timer the returned function cancels). A job that short would show "running" to nobody,
         and its started event cost three HTTP requests (here to the broker ingress, the
         dispatcher to the sink) and five Redis round trips on a machine the runs need.
@@ -67,7 +61,7 @@ class StartedEvents:
             language=language,
         )
         pool = self._pool
-        timer = threading.Timer(STARTED_DELAY_S, pool.submit, (self._send, event))
+        timer = threading.Timer(self.delay_s, pool.submit, (self._send, event))
         timer.daemon = True
         timer.start()
         return timer.cancel

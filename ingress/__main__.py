@@ -1,7 +1,5 @@
 """`python -m ingress`: serve the API (the container entrypoint)."""
 
-import os
-
 from eventing.wsgi import serve
 from ingress.settings import IngressSettings
 
@@ -10,9 +8,9 @@ serve(
     # Requests are logged as JSON lines by the app itself (with their request id).
     "ingress.app:wsgi()",
     settings.port,
-    workers=int(os.environ.get("SENTINEL_INGRESS_WORKERS", "2")),
+    workers=settings.workers,
     # ?wait=true requests hold a thread each (at most 16 per worker, ingress/app.py).
-    threads=int(os.environ.get("SENTINEL_INGRESS_THREADS", "32")),
+    threads=settings.threads,
     access_log=False,
     max_body_bytes=settings.max_body_bytes,
     max_per_client=settings.connection_bound(),

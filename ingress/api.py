@@ -252,6 +252,7 @@ def health() -> tuple[Response, int]:
         services.settings.eventing.key_prefix,
         services.prober,
         services.catalog.routes,
+        services.settings.supervisor_state,
     )
     return jsonify(shapes.Health.model_validate(body).wire()), 200 if healthy else 503
 

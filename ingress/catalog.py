@@ -20,32 +20,17 @@ import requests
 import structlog
 from pydantic.alias_generators import to_camel
 
-from eventing.contract import REQUESTED
+from eventing.contract import REQUESTED, ExecutorLimits
 from eventing.triggers import Trigger
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
+class SandboxLimits(ExecutorLimits):
     """An executor's default and maximum limits, as it reports them in GET /languages, for the
-    compatibility APIs to describe (Judge0's /config_info) and default to (Piston). The values
-    here are the executor's documented defaults, used until an executor has answered."""
-
-    default_cpu_ms: int = 2000
-    default_wall_ms: int = 5000
-    default_memory_mb: int = 256
-    default_processes: int = 64
-    max_cpu_ms: int = 15_000
-    max_wall_ms: int = 30_000
-    max_memory_mb: int = 1024
-    max_output_kb: int = 1024
-    max_processes: int = 256
-    max_file_size_kb: int = 262_144
-    max_stack_kb: int = 1_048_576
-    compile_cpu_ms: int = 10_000
-    compile_wall_ms: int = 20_000
-    compile_memory_mb: int = 1024
+    compatibility APIs to describe (Judge0's /config_info) and default to (Piston). Until an
+    executor has answered, the executor's documented defaults (eventing/contract.py)."""
 
     def maxima(self) -> dict[str, int]:
         """The highest value the executor applies per field of a submission's `limits`

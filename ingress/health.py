@@ -12,7 +12,6 @@ nothing, and /health itself touches only Redis (with the client's socket timeout
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -29,8 +28,6 @@ from eventing.triggers import Trigger
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 2.0
 FAILURES_DOWN = 3
-# The one-machine supervisor writes its children's restarts here (sentinel/serve.py).
-SUPERVISOR_STATE_ENV = "SENTINEL_SUPERVISOR_STATE"
 
 
 def container_id(language: str) -> str:
@@ -104,9 +101,9 @@ class Prober:
                 probe.status = "down"
 
 
-def supervisor_state() -> dict[str, Any] | None:
-    """What the one-machine supervisor last wrote about its children (restarts), if it runs us."""
-    path = os.environ.get(SUPERVISOR_STATE_ENV)
+def supervisor_state(path: str | None) -> dict[str, Any] | None:
+    """What the one-machine supervisor last wrote about its children (restarts) in the file at
+    `path` (SENTINEL_SUPERVISOR_STATE, ingress/settings.py), if it runs us."""
     if not path:
         return None
     try:
@@ -121,8 +118,10 @@ def report(
     prefix: str,
     prober: Prober,
     routes: dict[str, str],
+    supervisor_state_path: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """The /health document and whether everything is healthy."""
+    """The /health document and whether everything is healthy (with the supervisor's state
+    from `supervisor_state_path` when it runs us)."""
     checks: dict[str, Any] = {}
     try:
         client.ping()
@@ -149,7 +148,7 @@ def report(
         "services": checks,
         "languages": languages,
     }
-    supervised = supervisor_state()
+    supervised = supervisor_state(supervisor_state_path)
     if supervised is not None:
         body["supervisor"] = supervised
     return body, healthy

@@ -95,13 +95,7 @@ def submission(
     if missing:
         raise ApiError(400, missing, field=prefix + "language")
     _within_maxima(request, catalog.limits(language).maxima(), prefix)
-    reported = catalog.limits(language)
-    worst_ms = contract.worst_case_ms(
-        request,
-        contract.DurationLimits(
-            reported.default_wall_ms, reported.max_wall_ms, reported.compile_wall_ms
-        ),
-    )
+    worst_ms = contract.worst_case_ms(request, catalog.limits(language))
     if worst_ms > settings.max_job_s * 1000:
         raise ApiError(
             400,

@@ -15,7 +15,6 @@ Exit codes (documented in docs/ci-grading.md; CI scripts branch on them):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sentinel import languages, reports
-from sentinel.client import DEFAULT_URL, Client, ServiceError
+from sentinel.client import Client, ServiceError
 from sentinel.grading import Grade, grade
 from sentinel.progress import Spinner
+from sentinel.settings import CliSettings
 from sentinel.testsuite import SuiteError, load
 
 
@@ -65,15 +65,16 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    env = CliSettings.from_env()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--server",
-        default=os.environ.get("SENTINEL_URL") or DEFAULT_URL,
+        default=env.url,
         help="Sentinel's base URL (env SENTINEL_URL; default %(default)s)",
     )
     common.add_argument(
         "--api-key",
-        default=os.environ.get("SENTINEL_API_KEY"),
+        default=env.api_key,
         help="sent as the X-API-Key header (env SENTINEL_API_KEY)",
     )
     common.add_argument(
@@ -199,9 +200,10 @@ def _grade(args: argparse.Namespace, client: Client) -> int:
         sys.stdout.write("\n" + details)
     if args.junit:
         _write(args.junit, reports.junit_xml(result, name))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    env = CliSettings.from_env()
+    if env.github_actions == "true":
         sys.stdout.write("".join(line + "\n" for line in reports.github_annotations(result)))
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    step_summary = env.github_step_summary
     if step_summary:
         try:
             with open(step_summary, "a", encoding="utf-8") as out:

@@ -164,10 +164,11 @@ def _interpreter_for(
     return None
 
 
-_PROBE = """import os, sys, pathlib
+_PROBE = """import sys
 import functions.app
-from functions.languages import REGISTRY_PATH, load_registry
-load_registry(pathlib.Path(os.environ.get("SENTINEL_REGISTRY") or REGISTRY_PATH))
+from functions.languages import load_registry
+from functions.settings import ExecutorSettings
+load_registry(ExecutorSettings.from_env().registry_path)
 print(sys.version_info[:2])"""
 
 

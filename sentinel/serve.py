@@ -5,8 +5,8 @@ until healthy.
 
 A child that dies is started again as it was (same command, environment and port) after a
 backoff that doubles with each exit in a minute; Redis comes back with its data (append-only
-file, fsynced before each answer, so no accepted job is lost). The supervisor logs each restart
-as a JSON line and keeps them in DATA_DIR/logs/supervisor.json, which GET /health shows. It
+file, written before each answer, so no accepted job is lost to a crash of any process). The
+supervisor logs each restart as a JSON line and keeps them in DATA_DIR/logs/supervisor.json, which GET /health shows. It
 exits only on Ctrl-C (or SIGTERM), or when a child exits more than MAX_RESTARTS times in a
 minute. Stopping goes in reverse order, gracefully first, then by force; each child is in its
 own process group with a parent-death signal, so nothing is left behind even when this
@@ -36,9 +36,9 @@ from typing import Any
 import yaml
 
 from eventing import logs
-from eventing.settings import DEFAULT_TRIGGERS
 from sentinel import cgroup_delegation, executor_identity
 from sentinel.executor_identity import ExecutorIdentity
+from sentinel.settings import ServeSettings
 
 REPO = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -316,8 +316,9 @@ def start_stack(
     """
     env = {k: v for k, v in base_env.items() if k != "PORT"}
     env["SENTINEL_HOST"] = "127.0.0.1"
+    own = ServeSettings.from_mapping(env)
     python = sys.executable
-    if not env.get("REDIS_URL"):
+    if not own.redis_url:
         redis_server = shutil.which("redis-server")
         if redis_server is None:
             raise RuntimeError(
@@ -343,13 +344,13 @@ def start_stack(
                 # power loss may lose that second), or before each answer with "always", which
                 # costs an fsync (4 ms here) on every write of a job's path: docs/benchmarks.md.
                 "--appendfsync",
-                env.get("SENTINEL_REDIS_APPENDFSYNC") or "everysec",
+                own.redis_appendfsync,
                 "--save",
                 "",
                 # Bounded, and never evicting: a full Redis refuses writes (the API answers
                 # 503) rather than drop queued work or results.
                 "--maxmemory",
-                env.get("SENTINEL_REDIS_MAXMEMORY") or "1gb",
+                own.redis_maxmemory,
                 "--maxmemory-policy",
                 "noeviction",
             ],
@@ -360,7 +361,7 @@ def start_stack(
     executor_port, sink_port, broker_port = free_port(), free_port(), free_port()
     callbacks_port = free_port()
     env["SENTINEL_SERVICE_URLS"] = local_service_urls(
-        Path(env.get("SENTINEL_TRIGGERS") or DEFAULT_TRIGGERS),
+        own.triggers_path,
         executor=f"http://127.0.0.1:{executor_port}",
         sink=f"http://127.0.0.1:{sink_port}",
         callbacks=f"http://127.0.0.1:{callbacks_port}",
@@ -420,11 +421,10 @@ def start_stack(
 def main(argv: list[str] | None = None) -> int:
     """Bring Sentinel up on this machine and keep it up until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("SENTINEL_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SENTINEL_PORT", "8080")))
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("SENTINEL_DATA_DIR", REPO / "var"))
-    )
+    own = ServeSettings.from_env()
+    parser.add_argument("--host", default=own.host)
+    parser.add_argument("--port", type=int, default=own.port)
+    parser.add_argument("--data-dir", type=Path, default=own.data_dir)
     parser.add_argument("--quiet", action="store_true", help="services log to DATA_DIR/logs")
     args = parser.parse_args(argv)
 
@@ -440,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(log_dir, args.quiet)
     try:
+        # The services get this process's environment (their settings are read from it).
         url = start_stack(supervisor, dict(os.environ), args.host, args.port, args.data_dir)
         print(
             f"\nSentinel is up at {url}  (Ctrl-C stops everything)\n\nTry:\n"
