@@ -3,14 +3,14 @@ executor (K_SINK pointing at the broker ingress, as a Knative SinkBinding would 
 the callbacks deliverer, the dispatcher and the ingress, each its own process, each waited for
 until healthy.
 
-A child that dies is started again as it was (same command, environment and port) after a
-backoff that doubles with each exit in a minute; Redis comes back with its data (append-only
-file, written before each answer, so no accepted job is lost to a crash of any process). The
-supervisor logs each restart as a JSON line and keeps them in DATA_DIR/logs/supervisor.json,
-which GET /health shows. It exits only on Ctrl-C (or SIGTERM), or when a child exits more than
-MAX_RESTARTS times in a minute. Stopping goes in reverse order, gracefully first, then by force; each child is in its
-own process group with a parent-death signal, so nothing is left behind even when this
-supervisor is killed outright.
+A child that dies is started again as it was (same command, environment and port) after a backoff
+that doubles with each exit in a minute; Redis comes back with its data (append-only file, written
+before each answer, so no accepted job is lost to a crash of any process). The supervisor logs each
+restart as a JSON line and keeps them in DATA_DIR/logs/supervisor.json, which GET /health shows. It
+exits only on Ctrl-C (or SIGTERM), or when a child exits more than MAX_RESTARTS times in a minute.
+Stopping goes in reverse order, gracefully first, then by force; each child is in its own process
+group with a parent-death signal, so nothing is left behind even when this supervisor is killed
+outright.
 """
 
 from __future__ import annotations
