@@ -1,11 +1,13 @@
-"""The whole local service, measured against the bare sandbox in one run (issue 9's table).
+"""The whole local service, measured against plain bubblewrap in one run.
 
-1. Ceiling: python hello world back-to-back with 2 workers, in the sandbox alone and unsandboxed.
-2. The service: python hello world over HTTP at concurrency 1, 4 and 16, POST to result, both
-   with ?wait=true and by polling GET /job/{id}.
+1. Ceiling: python hello world back-to-back with 2 workers: unsandboxed, in plain bubblewrap, and
+   in Sentinel's sandbox alone.
+2. The service: python hello world over HTTP at concurrency 1, 4 and 16 with ?wait=true, from wrk
+   (benchmarks/wrk_load.py); then from Python clients polling GET /job/{id}.
 3. C++ and Java compile+run: a new source, then the same source again (the compile cache).
 4. One job of 10 test cases against 10 jobs of one test case.
 5. Ingest: submissions accepted per second with the executor stopped.
+6. The Piston v2 API: Sentinel's own, and beside it any Piston given by URL (`--piston-url`).
 
 Everything runs on loopback against a stack this script starts (its own Redis), with bounded
 request counts and time. Results go to docs/bench/service.json and to the section of
@@ -34,7 +36,8 @@ from typing import Any
 
 import requests
 
-from functions import sandbox
+from benchmarks import wrk_load
+from functions import identity, sandbox
 from sentinel.serve import Supervisor, free_port, start_stack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,13 +118,60 @@ def ceiling(runs: int) -> dict[str, Any]:
         )
         return (time.perf_counter() - started) * 1000
 
+    ids = identity.sandbox_ids()
+    switch: dict[str, Any] = (
+        {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
+    )
+
+    def plain_bwrap() -> float:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*PLAIN_BWRAP, "/usr/bin/python3", "-c", 'print("hi")'],
+            env={},
+            capture_output=True,
+            check=True,
+            **switch,
+        )
+        assert done.stdout == b"hi\n", done
+        return (time.perf_counter() - started) * 1000
+
     for _ in range(5):  # warm the prepared sandboxes and the page cache
         sandboxed()
         bare()
+        plain_bwrap()
     return {
         "sandboxed": hammer(sandboxed, 2, runs, 60),
         "bare": hammer(bare, 2, runs, 60),
+        "plain_bwrap": hammer(plain_bwrap, 2, runs, 60),
     }
+
+
+# The issue's ceiling: bubblewrap with every namespace and the toolchain read-only, nothing else
+# (no limits, no seccomp, no /box, no prepared sandbox), as the sandbox's own user.
+PLAIN_BWRAP = [
+    "/usr/bin/bwrap",
+    "--unshare-all",
+    "--die-with-parent",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--clearenv",
+]
 
 
 class Client:
@@ -162,11 +212,64 @@ class Client:
             time.sleep(POLL_S)
 
 
+def service_wrk(url: str, seconds: int) -> dict[str, Any]:
+    """Section 2: python hello world through the whole service with ?wait=true, from wrk, per
+    concurrency: good answers per second against the plain-bubblewrap ceiling."""
+    found: dict[str, Any] = {}
+    for concurrency in (1, 4, 16):
+        target = f"{url}/api/execute?wait=true"
+        wrk_load.load(target, HELLO, EXPECT_HI, connections=concurrency, seconds=2)  # warm-up
+        row = wrk_load.load(target, HELLO, EXPECT_HI, connections=concurrency, seconds=seconds)
+        found[f"c{concurrency}"] = row
+        print(f"  wrk concurrency {concurrency:>2} ?wait=true: {row}")
+    return found
+
+
+def piston(sentinel_url: str, piston_url: str | None, seconds: int) -> dict[str, Any]:
+    """Section 6: the Piston v2 API (`POST /api/v2/execute`), Sentinel's own and, when given,
+    a Piston at `piston_url`, each row measured for both in turn in this run."""
+    rows = {
+        "python-c1": (PISTON_PYTHON, 1, False),
+        "python-c16": (PISTON_PYTHON, 16, False),
+        "cpp-new-c1": (PISTON_CPP, 1, True),
+    }
+    found: dict[str, Any] = {"piston_url": piston_url, "rows": {}}
+    for name, (body, concurrency, fresh) in rows.items():
+        row: dict[str, Any] = {}
+        for who, base in (("sentinel", sentinel_url), ("piston", piston_url)):
+            if base is None:
+                continue
+            target = f"{base.rstrip('/')}/api/v2/execute"
+            wrk_load.load(target, body, EXPECT_HI, connections=concurrency, seconds=2, fresh=fresh)
+            row[who] = wrk_load.load(
+                target, body, EXPECT_HI, connections=concurrency, seconds=seconds, fresh=fresh
+            )
+        found["rows"][name] = row
+        print(f"  piston API {name}: {row}")
+    return found
+
+
+EXPECT_HI = '"hi\\n"'  # the output as it reads inside a JSON answer
+PISTON_PYTHON = {"language": "python", "version": "*", "files": [{"content": 'print("hi")'}]}
+PISTON_CPP = {
+    "language": "c++",
+    "version": "*",
+    "files": [
+        {
+            "name": "main.cpp",
+            "content": '#include <iostream>\nint main() { std::cout << "hi" << std::endl; }'
+            " // NONCE",
+        }
+    ],
+}
+
+
 def service(client: Client, jobs: dict[int, int]) -> dict[str, Any]:
-    """Section 2: python hello world through the whole service, per concurrency and mode."""
+    """Section 2b: python hello world through the whole service from Python clients in this
+    process, POST then GET /job/{id} until finished, per concurrency."""
     found: dict[str, Any] = {}
     for concurrency, count in jobs.items():
-        for mode in ("wait", "poll"):
+        for mode in ("poll",):
             call = client.waited if mode == "wait" else client.polled
 
             def task(call: Callable[..., tuple[float, dict[str, Any]]] = call) -> float:
@@ -317,20 +420,36 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| unsandboxed (`/usr/bin/python3`, clean env) | {c['bare']['per_s']} | "
         f"{c['bare']['p50_ms']} |",
-        f"| bare sandbox (`functions.sandbox.run`) | {c['sandboxed']['per_s']} | "
-        f"{c['sandboxed']['p50_ms']} |",
+        f"| plain bubblewrap (`bwrap --unshare-all`, toolchain read-only, nothing else) "
+        f"| {c['plain_bwrap']['per_s']} | {c['plain_bwrap']['p50_ms']} |",
+        f"| Sentinel's sandbox alone (`functions.sandbox.run`: limits, seccomp, /box) "
+        f"| {c['sandboxed']['per_s']} | {c['sandboxed']['p50_ms']} |",
         "",
-        "| 2. python hello over HTTP, POST to result | jobs/s | x sandbox ceiling | p50 ms "
-        "| p95 ms | min-max ms |",
+        f"Sentinel's sandbox alone: x{c['sandboxed']['per_s'] / c['plain_bwrap']['per_s']:.2f} "
+        "plain bubblewrap's throughput.",
+        "",
+        "| 2. python hello through the whole service, ?wait=true (wrk) | jobs/s "
+        "| x plain bubblewrap | p50 ms | p95 ms | bad answers |",
         "|---|---|---|---|---|---|",
     ]
-    for key, row in results["service"].items():
-        ratio = row["per_s"] / c["sandboxed"]["per_s"]
-        concurrency, mode = key[1:].split("-")
+    for key, row in results["service_wrk"].items():
+        ratio = row["per_s"] / c["plain_bwrap"]["per_s"]
         lines.append(
-            f"| concurrency {concurrency}, {'?wait=true' if mode == 'wait' else 'polling'} "
-            f"| {row['per_s']} | x{ratio:.2f} | {row['p50_ms']} | {row['p95_ms']} "
-            f"| {row['min_ms']}-{row['max_ms']} |"
+            f"| concurrency {key[1:]} | {row['per_s']} | x{ratio:.2f} | {row['p50_ms']} "
+            f"| {row['p95_ms']} | {row['bad']} |"
+        )
+    lines += [
+        "",
+        "| 2b. the same from Python clients, POST then polling GET /job | jobs/s "
+        "| x plain bubblewrap | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for key, row in results["service"].items():
+        ratio = row["per_s"] / c["plain_bwrap"]["per_s"]
+        concurrency = key[1:].split("-")[0]
+        lines.append(
+            f"| concurrency {concurrency} | {row['per_s']} | x{ratio:.2f} | {row['p50_ms']} "
+            f"| {row['p95_ms']} |"
         )
     lines += [
         "",
@@ -360,10 +479,40 @@ def render(results: dict[str, Any]) -> str:
             else "."
         ),
         "",
-        "Reproduce: `./nox.sh -s bench -- service`.",
+        *_render_piston(results["piston"]),
+        "",
+        "Reproduce: `./nox.sh -s bench -- service` (a Piston beside it: "
+        "`SENTINEL_BENCH_PISTON_URL=http://host:2000 ./nox.sh -s bench -- service`).",
         END,
     ]
     return "\n".join(lines)
+
+
+def _render_piston(found: dict[str, Any]) -> list[str]:
+    """Section 6's table: Sentinel's /api/v2 and, when one was given, a Piston's."""
+    names = {
+        "python-c1": "python hello, concurrency 1",
+        "python-c16": "python hello, concurrency 16",
+        "cpp-new-c1": "C++ `<iostream>` hello, a new source each time, concurrency 1",
+    }
+    lines = [
+        "| 6. Piston v2 API, `POST /api/v2/execute` (wrk) | Sentinel jobs/s | Sentinel p50 ms "
+        "| Piston jobs/s | Piston p50 ms | Sentinel / Piston |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, row in found["rows"].items():
+        ours, theirs = row["sentinel"], row.get("piston")
+        if theirs is None:
+            lines.append(f"| {names[key]} | {ours['per_s']} | {ours['p50_ms']} | – | – | – |")  # noqa: RUF001
+            continue
+        ratio = ours["per_s"] / theirs["per_s"] if theirs["per_s"] else float("inf")
+        lines.append(
+            f"| {names[key]} | {ours['per_s']} | {ours['p50_ms']} | {theirs['per_s']} "
+            f"| {theirs['p50_ms']} | x{ratio:.2f} |"
+        )
+    if found["piston_url"] is None:
+        lines += ["", "No Piston was given to this run (`--piston-url`): its columns are empty."]
+    return lines
 
 
 def write(results: dict[str, Any]) -> None:
@@ -382,9 +531,15 @@ def write(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument(
+        "--piston-url",
+        default=os.environ.get("SENTINEL_BENCH_PISTON_URL") or None,
+        help="a Piston (or any Piston v2 API) to measure beside Sentinel's own /api/v2",
+    )
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
-    jobs = {1: int(80 * scale), 4: int(160 * scale), 16: int(320 * scale)}
+    jobs = {1: int(40 * scale), 4: int(80 * scale), 16: int(160 * scale)}
+    seconds = max(3, int(10 * scale))
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} cores, {platform.platform()}",
@@ -406,12 +561,15 @@ def main() -> None:
         url = start_stack(supervisor, env, "127.0.0.1", free_port(), data)
         client = Client(url)
         print("2. service")
+        results["service_wrk"] = service_wrk(url, seconds)
         results["service"] = service(client, jobs)
         print("3. compile + run")
         results["compiled"] = compiled(client, max(2, int(5 * scale)))
         print("4. test cases vs jobs")
         results["cases_vs_jobs"] = cases_vs_jobs(client, max(2, int(5 * scale)))
         print(f"  {results['cases_vs_jobs']}")
+        print("6. the Piston API")
+        results["piston"] = piston(url, args.piston_url, seconds)
         print("5. ingest, executor stopped")
         executor = next(c for c in supervisor.children if c.name == "executor")
         os.killpg(executor.process.pid, signal.SIGKILL)
