@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
 from eventing.settings import DEFAULT_TRIGGERS
@@ -172,20 +173,28 @@ def ingress_settings(env: dict[str, str]) -> IngressSettings:
         return IngressSettings.from_env()
 
 
+def ingress_app(redis_url: str, key_prefix: str, env: dict[str, str] | None = None) -> Flask:
+    """The ingress of ingress/app.py configured as `running_stack` configures the stack's
+    (STACK_ENV) plus `env`, under `key_prefix`. Under a prefix no dispatcher reads, what it
+    queues stays queued; under a started stack's prefix, that stack runs it."""
+    return create_app(
+        ingress_settings(
+            {
+                **STACK_ENV,
+                **(env or {}),
+                "REDIS_URL": redis_url,
+                "SENTINEL_KEY_PREFIX": key_prefix,
+                "SENTINEL_SERVICE_URLS": local_service_urls(
+                    DEFAULT_TRIGGERS, executor=NOWHERE, sink=NOWHERE, callbacks=NOWHERE
+                ),
+            }
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 def api(redis_url: str, key_prefix: str) -> FlaskClient:
-    """The ingress of ingress/app.py in-process, through Flask's test client (the real WSGI app,
-    no server), configured as `running_stack` configures the stack's ingress (STACK_ENV), against
-    the real Redis. Its key prefix is its own and no dispatcher reads it, so what it queues stays
-    queued: a test that needs a job's result uses `stack`."""
-    settings = ingress_settings(
-        {
-            **STACK_ENV,
-            "REDIS_URL": redis_url,
-            "SENTINEL_KEY_PREFIX": f"{key_prefix}-api",
-            "SENTINEL_SERVICE_URLS": local_service_urls(
-                DEFAULT_TRIGGERS, executor=NOWHERE, sink=NOWHERE, callbacks=NOWHERE
-            ),
-        }
-    )
-    return create_app(settings).test_client()
+    """The ingress in-process, through Flask's test client (the real WSGI app, no server),
+    against the real Redis. Its key prefix is its own and no dispatcher reads it, so what it
+    queues stays queued: a test that needs a job's result uses `stack`."""
+    return ingress_app(redis_url, f"{key_prefix}-api").test_client()

@@ -14,16 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from eventing import keys
-from eventing.settings import DEFAULT_TRIGGERS, EventingSettings
+from eventing.settings import EventingSettings
 from ingress.app import create_app
 from ingress.settings import IngressSettings
-from sentinel.serve import local_service_urls
-from tests.conftest import NOWHERE, STACK_ENV, Stack, ingress_settings
+from tests.conftest import Stack, ingress_app
 
 # Every client of these tests has a key of its own: with keys on, a budget is the key's.
 CLIENTS = ["203.0.113.10", "203.0.113.11", "203.0.113.20", "203.0.113.30", "203.0.113.40"]
@@ -39,28 +37,12 @@ STRICT_ENV = {
 INVALID = {"language": "python"}  # refused (no code), but every attempt counts
 
 
-def strict_app(redis_url: str, prefix: str) -> Flask:
-    """The ingress with 5 submissions and 10 reads per minute per client, one trusted proxy
-    hop, a python backlog cap of 2, API keys, and batches of at most 3, under `prefix`."""
-    return create_app(
-        ingress_settings(
-            {
-                **STACK_ENV,
-                **STRICT_ENV,
-                "REDIS_URL": redis_url,
-                "SENTINEL_KEY_PREFIX": prefix,
-                "SENTINEL_SERVICE_URLS": local_service_urls(
-                    DEFAULT_TRIGGERS, executor=NOWHERE, sink=NOWHERE, callbacks=NOWHERE
-                ),
-            }
-        )
-    )
-
-
 @pytest.fixture(scope="module")
 def strict(redis_url: str, key_prefix: str) -> FlaskClient:
-    """The strict ingress in-process, under a key prefix of its own."""
-    return strict_app(redis_url, f"{key_prefix}-strict").test_client()
+    """The ingress with 5 submissions and 10 reads per minute per client, one trusted proxy
+    hop, a python backlog cap of 2, API keys, and batches of at most 3, in-process under a key
+    prefix of its own."""
+    return ingress_app(redis_url, f"{key_prefix}-strict", STRICT_ENV).test_client()
 
 
 def _post(
@@ -151,7 +133,7 @@ def test_a_full_backlog_gets_503_until_it_drains(redis_url: str, stack: Stack) -
         return not backlog.xlen(stream)
 
     assert drained()
-    strict = strict_app(redis_url, stack.key_prefix).test_client()
+    strict = ingress_app(redis_url, stack.key_prefix, STRICT_ENV).test_client()
     client = "203.0.113.60"
     sleeper = {"language": "python", "code": "import time\ntime.sleep(3)"}
     assert _post(strict, client, sleeper).status_code == 202
