@@ -1,7 +1,13 @@
-"""Shared fixtures: a real Redis, and the whole service started exactly as `nox -s serve` does.
+"""Shared fixtures: a real Redis; the ingress in-process (`api`); and the whole service started
+exactly as `nox -s serve` does (`stack`).
 
 Redis is the one named by REDIS_URL when set, else a redis-server started here on a free port.
 Each test session uses its own key prefix, so a shared Redis is never polluted across runs.
+
+The pyramid: what only the ingress decides (validation, error answers, response shapes) is tested
+in-process with `api`, against the real Redis and without a process or a socket; what needs an
+executor's result, the HTTP server (eventing/gworker.py) or the services' health goes through
+`stack`.
 """
 
 from __future__ import annotations
@@ -20,8 +26,13 @@ from typing import Any
 import pytest
 import redis
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
 
-from sentinel.serve import Supervisor, free_port, start_stack
+from eventing.settings import DEFAULT_TRIGGERS
+from ingress.app import create_app
+from ingress.settings import IngressSettings
+from sentinel.serve import Supervisor, free_port, local_service_urls, start_stack
 
 FINISHED = ("completed", "failed")
 # A secret planted in the environment of this process (the executor of direct runner calls) and
@@ -145,3 +156,45 @@ def stack(
     """Executor, sink, callbacks, dispatcher and ingress as real processes over real HTTP."""
     with running_stack(redis_url, key_prefix, tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+# Where the in-process ingress finds its executors, sink and callbacks: a port nothing listens on
+# (9, discard), so the language catalog answers at once with what the triggers know
+# (ingress/catalog.py) and nothing of a session's stack is asked.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def ingress_settings(env: dict[str, str]) -> IngressSettings:
+    """The ingress's settings read from `env` over this process's environment, as the stack's
+    ingress reads its own (the one place a test builds them from keys)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return IngressSettings.from_env()
+
+
+def ingress_app(redis_url: str, key_prefix: str, env: dict[str, str] | None = None) -> Flask:
+    """The ingress of ingress/app.py configured as `running_stack` configures the stack's
+    (STACK_ENV) plus `env`, under `key_prefix`. Under a prefix no dispatcher reads, what it
+    queues stays queued; under a started stack's prefix, that stack runs it."""
+    return create_app(
+        ingress_settings(
+            {
+                **STACK_ENV,
+                **(env or {}),
+                "REDIS_URL": redis_url,
+                "SENTINEL_KEY_PREFIX": key_prefix,
+                "SENTINEL_SERVICE_URLS": local_service_urls(
+                    DEFAULT_TRIGGERS, executor=NOWHERE, sink=NOWHERE, callbacks=NOWHERE
+                ),
+            }
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def api(redis_url: str, key_prefix: str) -> FlaskClient:
+    """The ingress in-process, through Flask's test client (the real WSGI app, no server),
+    against the real Redis. Its key prefix is its own and no dispatcher reads it, so what it
+    queues stays queued: a test that needs a job's result uses `stack`."""
+    return ingress_app(redis_url, f"{key_prefix}-api").test_client()

@@ -1,9 +1,14 @@
-"""What the API answers to bad input: 4xx with a JSON message naming the field, never a 500."""
+"""What the API answers to bad input: 4xx with a JSON message naming the field, never a 500.
+
+What the ingress alone decides is asked in-process (`api`); the 413 that the HTTP server's
+worker answers, and what needs the services running (health, executors' versions, a finished
+job), through the started `stack` (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from tests.conftest import Stack
 
@@ -26,24 +31,19 @@ from tests.conftest import Stack
     ],
 )
 def test_invalid_submissions_get_400_naming_the_field(
-    stack: Stack, body: dict[str, object], field: str
+    api: FlaskClient, body: dict[str, object], field: str
 ) -> None:
-    answer = requests.post(f"{stack.url}/api/execute", json=body, timeout=10)
+    answer = api.post("/api/execute", json=body)
     assert answer.status_code == 400
-    assert answer.json()["field"] == field
-    assert answer.json()["error"]
+    assert answer.json["field"] == field
+    assert answer.json["error"]
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"", b"\xff\xfe"])
-def test_a_body_that_is_not_a_json_object_gets_400(stack: Stack, raw: bytes) -> None:
-    answer = requests.post(
-        f"{stack.url}/api/execute",
-        data=raw,
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-    )
+def test_a_body_that_is_not_a_json_object_gets_400(api: FlaskClient, raw: bytes) -> None:
+    answer = api.post("/api/execute", data=raw, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
-    assert "JSON" in answer.json()["error"]
+    assert "JSON" in answer.json["error"]
 
 
 def test_an_oversized_body_gets_a_413_the_client_can_read(stack: Stack) -> None:
@@ -60,16 +60,16 @@ def test_an_oversized_body_gets_a_413_the_client_can_read(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("path", ["/job/", "/api/result/", "/api/status/"])
-def test_an_unknown_job_gets_404_with_a_message(stack: Stack, path: str) -> None:
-    answer = requests.get(f"{stack.url}{path}no-such-job", timeout=10)
+def test_an_unknown_job_gets_404_with_a_message(api: FlaskClient, path: str) -> None:
+    answer = api.get(f"{path}no-such-job")
     assert answer.status_code == 404
-    assert "no-such-job" in answer.json()["error"]
+    assert "no-such-job" in answer.json["error"]
 
 
-def test_unknown_routes_and_methods_answer_json(stack: Stack) -> None:
-    assert requests.get(f"{stack.url}/nowhere", timeout=10).json()["error"] == "Not Found"
-    wrong = requests.get(f"{stack.url}/api/execute", timeout=10)
-    assert wrong.status_code == 405 and wrong.json()["error"]
+def test_unknown_routes_and_methods_answer_json(api: FlaskClient) -> None:
+    assert api.get("/nowhere").json["error"] == "Not Found"
+    wrong = api.get("/api/execute")
+    assert wrong.status_code == 405 and wrong.json["error"]
 
 
 def test_health_reports_redis_dispatcher_and_services(stack: Stack) -> None:

@@ -1,5 +1,7 @@
 """The public API past the basics: waiting, progress, batches, CloudEvents in, request ids,
-size limits, the OpenAPI document and metrics. All through real HTTP against the `stack`."""
+size limits, the OpenAPI document and metrics. What needs an executor's result goes through real
+HTTP against the `stack`; refusals, the document and the metrics' labels are the ingress's alone
+and asked in-process (`api`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from eventing import contract
 from tests.conftest import Stack
@@ -53,12 +56,10 @@ def test_wait_gives_up_after_its_timeout_with_the_usual_202(stack: Stack) -> Non
         ("wait=true&timeout=soon", "timeout"),
     ],
 )
-def test_bad_wait_parameters_get_400(stack: Stack, query: str, field: str) -> None:
-    answer = requests.post(
-        f"{stack.url}/api/execute?{query}", json={"language": "python", "code": "1"}, timeout=10
-    )
+def test_bad_wait_parameters_get_400(api: FlaskClient, query: str, field: str) -> None:
+    answer = api.post(f"/api/execute?{query}", json={"language": "python", "code": "1"})
     assert answer.status_code == 400
-    assert answer.json()["field"] == field
+    assert answer.json["field"] == field
 
 
 def test_status_reports_progress_over_test_cases(stack: Stack) -> None:
@@ -122,18 +123,16 @@ def test_batch_queues_the_valid_and_names_the_invalid(stack: Stack) -> None:
         ({"submissions": [{"language": "python", "code": "1"}] * 21}, "submissions"),
     ],
 )
-def test_an_invalid_batch_gets_400(stack: Stack, body: dict[str, object], field: str) -> None:
-    answer = requests.post(f"{stack.url}/api/execute/batch", json=body, timeout=10)
+def test_an_invalid_batch_gets_400(api: FlaskClient, body: dict[str, object], field: str) -> None:
+    answer = api.post("/api/execute/batch", json=body)
     assert answer.status_code == 400
-    assert answer.json()["field"] == field
+    assert answer.json["field"] == field
 
 
-def test_a_batch_with_nothing_valid_gets_400_with_every_reason(stack: Stack) -> None:
-    answer = requests.post(
-        f"{stack.url}/api/execute/batch", json={"submissions": [{"code": "x"}, 5]}, timeout=10
-    )
+def test_a_batch_with_nothing_valid_gets_400_with_every_reason(api: FlaskClient) -> None:
+    answer = api.post("/api/execute/batch", json={"submissions": [{"code": "x"}, 5]})
     assert answer.status_code == 400
-    fields = [job["field"] for job in answer.json()["jobs"]]
+    fields = [job["field"] for job in answer.json["jobs"]]
     assert fields == ["submissions.0.language", "submissions.1"]
 
 
@@ -191,22 +190,21 @@ def test_events_takes_a_binary_cloudevent_and_deduplicates_redelivery(stack: Sta
     ],
 )
 def test_events_refuses_what_is_not_a_valid_request(
-    stack: Stack, event: dict[str, object], field: str
+    api: FlaskClient, event: dict[str, object], field: str
 ) -> None:
-    answer = requests.post(
-        f"{stack.url}/events",
+    answer = api.post(
+        "/events",
         data=json.dumps(event),
         headers={"Content-Type": "application/cloudevents+json"},
-        timeout=10,
     )
     assert answer.status_code == 400
-    assert answer.json()["field"] == field
+    assert answer.json["field"] == field
 
 
-def test_events_refuses_a_body_that_is_no_event(stack: Stack) -> None:
-    answer = requests.post(f"{stack.url}/events", json={"language": "python"}, timeout=10)
+def test_events_refuses_a_body_that_is_no_event(api: FlaskClient) -> None:
+    answer = api.post("/events", json={"language": "python"})
     assert answer.status_code == 400
-    assert "CloudEvent" in answer.json()["error"]
+    assert "CloudEvent" in answer.json["error"]
 
 
 def test_the_request_id_is_answered_and_reaches_the_executor_logs(stack: Stack) -> None:
@@ -244,17 +242,17 @@ def test_the_request_id_is_answered_and_reaches_the_executor_logs(stack: Stack) 
     ],
 )
 def test_size_limits_get_400_naming_the_field(
-    stack: Stack, extra: dict[str, object], field: str
+    api: FlaskClient, extra: dict[str, object], field: str
 ) -> None:
     body = {"language": "python", "code": "print(1)", **extra}
-    answer = requests.post(f"{stack.url}/api/execute", json=body, timeout=10)
+    answer = api.post("/api/execute", json=body)
     assert answer.status_code == 400
-    assert answer.json()["field"] == field
-    assert answer.json()["limit"] > 0
+    assert answer.json["field"] == field
+    assert answer.json["limit"] > 0
 
 
-def test_openapi_describes_every_route(stack: Stack) -> None:
-    document = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
+def test_openapi_describes_every_route(api: FlaskClient) -> None:
+    document = api.get("/openapi.json").json
     assert document["openapi"].startswith("3.1")
     expected = {
         "/api/execute",
@@ -288,23 +286,23 @@ def test_metrics_count_requests_and_show_backlogs(stack: Stack) -> None:
     assert "sentinel_dispatcher_up 1.0" in text
 
 
-def test_unknown_methods_and_paths_add_no_metric_series(stack: Stack) -> None:
+def test_unknown_methods_and_paths_add_no_metric_series(api: FlaskClient) -> None:
     """Methods a stranger invents all count as OTHER, and paths as their route (or unmatched):
     /metrics has as many series after 40 made-up requests as after the first."""
 
     def series() -> set[str]:
-        text = requests.get(f"{stack.url}/metrics", timeout=10).text
+        text = api.get("/metrics").get_data(as_text=True)
         return {
             line.split(" ")[0] for line in text.splitlines() if line.startswith("sentinel_http")
         }
 
-    requests.request("XMETHOD0", f"{stack.url}/nowhere-0", timeout=10)
-    requests.get(f"{stack.url}/job/made-up-0", timeout=10)
+    api.open("/nowhere-0", method="XMETHOD0")
+    api.get("/job/made-up-0")
     series()  # /metrics itself is counted once it has answered
     before = series()
     for index in range(1, 21):
-        requests.request(f"XMETHOD{index}", f"{stack.url}/nowhere-{index}", timeout=10)
-        requests.get(f"{stack.url}/job/made-up-{index}", timeout=10)
+        api.open(f"/nowhere-{index}", method=f"XMETHOD{index}")
+        api.get(f"/job/made-up-{index}")
     after = series()
     assert after == before
     assert any('method="OTHER"' in line and 'route="unmatched"' in line for line in after)

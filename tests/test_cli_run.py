@@ -17,7 +17,8 @@ import pytest
 
 from sentinel.serve import free_port
 from tests.cli_support import require_language, sentinel
-from tests.conftest import Stack, running_stack
+from tests.conftest import Stack, ingress_app
+from tests.subscriber import serving
 
 DOUBLE_PY = "import sys\nn = int(input())\nprint(n * 2)\nprint('note', file=sys.stderr)\n"
 DOUBLE_JS = (
@@ -155,17 +156,13 @@ def test_progress_spinner_shows_on_a_terminal_only(stack: Stack, tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def keyed(
-    redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """A service that requires an API key (SENTINEL_API_KEYS)."""
-    with running_stack(
-        redis_url,
-        f"{key_prefix}-cli-keyed",
-        tmp_path_factory.mktemp("keyed"),
-        {"SENTINEL_API_KEYS": "cli-key"},
-    ) as running:
-        yield running
+def keyed(stack: Stack) -> Iterator[Stack]:
+    """A service that requires an API key (SENTINEL_API_KEYS): an ingress so configured, served
+    over real HTTP from a thread of this process, queuing onto the started stack's broker (its
+    key prefix), whose dispatcher and executor run the jobs."""
+    app = ingress_app(stack.redis_url, stack.key_prefix, {"SENTINEL_API_KEYS": "cli-key"})
+    with serving(app) as url:
+        yield Stack(url, stack.redis_url, stack.key_prefix, stack.log_dir)
 
 
 def test_api_key_from_the_option_or_the_environment(keyed: Stack, tmp_path: Path) -> None:

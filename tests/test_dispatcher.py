@@ -2,7 +2,10 @@
 (measured by the gaps between arrivals), dead letters, failed jobs, replies, reclaims.
 
 Timing assertions are lower bounds with generous upper slack: they prove the backoff is waited,
-never how fast the machine is.
+never how fast the machine is. That a delivery did not happen is proved without a sleep: an entry
+leaves its stream only once its delivery is over (eventing/dispatcher.py removes it with its
+reply, in one transaction), and only an entry in the stream can be delivered (again); so a test
+waits for the stream to be empty, or for a later event that would have come after, then counts.
 """
 
 from __future__ import annotations
@@ -134,7 +137,8 @@ def test_a_4xx_goes_to_the_dead_letter_sink_without_retries(redis_url: str, tmp_
                 broker, str(event.get_subject()) if broker.publish(event) else "", "failed"
             )
             sub.wait_for("/dead", 1)
-            time.sleep(0.5)  # room for a wrong retry to show up
+            # Gone from the stream: its delivery, retries included, is over for good.
+            wait_until(lambda: broker.backlog("t") == (0, 0))
         assert len(sub.calls_to("/exec")) == 1
         assert "400" in str(record["reason"]) and "no such language" in str(record["reason"])
         (letter,) = sub.calls_to("/dead")
@@ -167,8 +171,9 @@ def test_a_refused_result_with_nowhere_to_go_is_dropped_not_retried_forever(
         resources = [trigger("r", uri, {"type": contract.COMPLETED}, {"retry": 3})]
         with running_broker(redis_url, tmp_path, resources, claim_idle_ms=300) as broker:
             broker.publish(completed("job-refused"))
+            # Gone from the stream (kept, it would stay pending for the next claim): nothing is
+            # left to be delivered again.
             wait_until(lambda: broker.backlog("r") == (0, 0))
-            time.sleep(0.8)
         assert len(sub.calls_to("/results")) == 1
 
 
@@ -203,9 +208,15 @@ def test_a_reply_is_published_back_and_reaches_every_matching_trigger(
             (audited,) = sub.wait_for("/audit", 1)
             wait_until(lambda: all(broker.backlog(t.name) == (0, 0) for t in broker.triggers))
             broker.publish(completed("java-job", language="java"))
-            sub.wait_for("/audit", 2)
-            time.sleep(0.3)
-        assert len(sub.calls_to("/pipeline")) == 1  # the java result did not pass `not`
+            # A result that passes `pipeline`'s filters, published after the java one: once it
+            # has arrived and every stream is empty, the java result would have arrived too.
+            broker.publish(completed("python-marker"))
+            sub.wait_for("/audit", 3)
+            sub.wait_for("/pipeline", 2)
+            wait_until(lambda: all(broker.backlog(t.name) == (0, 0) for t in broker.triggers))
+        piped_subjects = [call.event().get_subject() for call in sub.calls_to("/pipeline")]
+        # the java result did not pass `not`
+        assert piped_subjects == [event.get_subject(), "python-marker"]
         for call in (piped, audited):
             got = call.event()
             assert got.get_type() == contract.COMPLETED
@@ -267,6 +278,7 @@ def test_a_slow_delivery_is_not_taken_over_by_another_dispatcher(
         ) as broker:
             broker.publish(requested())
             sub.wait_for("/exec", 1)
+            # A takeover would have posted while the slow delivery went on (the subscriber
+            # counts a call when it arrives); the entry leaves the stream when it ends.
             wait_until(lambda: broker.backlog("t") == (0, 0))
-            time.sleep(0.5)
         assert len(sub.calls_to("/exec")) == 1

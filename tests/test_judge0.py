@@ -1,5 +1,7 @@
 """The Judge0 CE 1.13.1 surface (/judge0): the official Judge0 Python SDK, unchanged, against
-the real `stack`; then the response shapes, encodings, statuses and errors over real HTTP."""
+the real `stack`; then the response shapes, encodings, statuses and errors over real HTTP.
+Refusals and answers that need no executor are asked of the ingress in-process (`api`,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import judge0
 import pytest
 import requests
+from flask.testing import FlaskClient
 from judge0 import Client, LanguageAlias, Status, Submission
 
 from eventing.settings import EventingSettings
@@ -159,11 +162,11 @@ def test_default_and_all_fields_are_exactly_judge0s(stack: Stack) -> None:
     assert bad.status_code == 400 and bad.json() == {"error": "invalid fields: [nope]"}
 
 
-def test_no_wait_answers_201_with_the_token_only(stack: Stack) -> None:
-    answer = _post(stack, {"source_code": "print(1)", "language_id": 71}, query="")
+def test_no_wait_answers_201_with_the_token_only(api: FlaskClient) -> None:
+    answer = api.post("/judge0/submissions", json={"source_code": "print(1)", "language_id": 71})
     assert answer.status_code == 201
-    assert set(answer.json()) == {"token"}
-    uuid.UUID(answer.json()["token"])
+    assert set(answer.json) == {"token"}
+    uuid.UUID(answer.json["token"])
 
 
 def test_base64_in_and_out_wraps_lines_at_60_characters_like_ruby(stack: Stack) -> None:
@@ -204,10 +207,13 @@ def test_outcomes_map_to_judge0_statuses(
         assert got["exit_signal"] == 6
 
 
-def test_validation_errors_are_422_by_field(stack: Stack) -> None:
-    answer = _post(stack, {"language_id": 9999, "cpu_time_limit": 1000, "enable_network": True})
+def test_validation_errors_are_422_by_field(api: FlaskClient) -> None:
+    answer = api.post(
+        "/judge0/submissions?wait=true",
+        json={"language_id": 9999, "cpu_time_limit": 1000, "enable_network": True},
+    )
     assert answer.status_code == 422
-    assert answer.json() == {
+    assert answer.json == {
         "source_code": ["can't be blank"],
         "language_id": ["language with id 9999 doesn't exist"],
         "cpu_time_limit": ["must be less than or equal to 15"],
@@ -226,23 +232,22 @@ def test_unknown_tokens_are_404_alone_and_null_in_a_batch(stack: Stack) -> None:
     assert batch.json() == {"submissions": [{"token": token}, None]}
 
 
-def test_a_batch_answers_tokens_and_errors_in_order(stack: Stack) -> None:
-    answer = requests.post(
-        f"{stack.url}/judge0/submissions/batch",
+def test_a_batch_answers_tokens_and_errors_in_order(api: FlaskClient) -> None:
+    answer = api.post(
+        "/judge0/submissions/batch",
         json={
             "submissions": [
                 {"source_code": "print(1)", "language_id": 71},
                 {"source_code": "print(1)", "language_id": 1},
             ]
         },
-        timeout=10,
     )
     assert answer.status_code == 201
-    first, second = answer.json()
+    first, second = answer.json
     assert set(first) == {"token"}
     assert second == {"language_id": ["language with id 1 doesn't exist"]}
-    empty = requests.post(f"{stack.url}/judge0/submissions/batch", json={}, timeout=10)
-    assert empty.status_code == 400 and "at least one" in empty.json()["error"]
+    empty = api.post("/judge0/submissions/batch", json={})
+    assert empty.status_code == 400 and "at least one" in empty.json["error"]
 
 
 def _zip(files: dict[str, bytes]) -> str:
@@ -270,12 +275,12 @@ def test_additional_files_are_unzipped_beside_the_source(stack: Stack) -> None:
     ],
 )
 def test_additional_files_that_escape_or_explode_are_refused(
-    stack: Stack, files: dict[str, bytes], complaint: str
+    api: FlaskClient, files: dict[str, bytes], complaint: str
 ) -> None:
     body = {"source_code": "print(1)", "language_id": 71, "additional_files": _zip(files)}
-    answer = _post(stack, body)
+    answer = api.post("/judge0/submissions?wait=true", json=body)
     assert answer.status_code == 422
-    assert complaint in answer.json()["additional_files"][0]
+    assert complaint in answer.json["additional_files"][0]
 
 
 def test_statuses_config_and_about_are_judge0s(stack: Stack) -> None:

@@ -1,24 +1,28 @@
 """Protection: rate limits exact at the boundary, trusted proxy hops, API keys and backpressure,
-against a stack started with small limits (`strict`), through real HTTP."""
+against the ingress configured with small limits (`strict`).
+
+All of it is the ingress's and its Redis's, so it is asked in-process (the app of ingress/app.py
+through Flask's test client, against the real Redis). Backpressure also needs the backlog to
+drain: that test's ingress queues onto the started `stack`'s broker (its key prefix), whose
+dispatcher and executor drain it (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-import requests
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from eventing import keys
 from eventing.settings import EventingSettings
 from ingress.app import create_app
 from ingress.settings import IngressSettings
-from tests.conftest import Stack, running_stack
+from tests.conftest import Stack, ingress_app
 
-KEY = "key-two"
 # Every client of these tests has a key of its own: with keys on, a budget is the key's.
 CLIENTS = ["203.0.113.10", "203.0.113.11", "203.0.113.20", "203.0.113.30", "203.0.113.40"]
 CLIENTS += ["203.0.113.60", "203.0.113.77"]
@@ -34,30 +38,22 @@ INVALID = {"language": "python"}  # refused (no code), but every attempt counts
 
 
 @pytest.fixture(scope="module")
-def strict(
-    redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The whole service with 5 submissions and 10 reads per minute per client, one trusted
-    proxy hop, a python backlog cap of 2, API keys, and batches of at most 3."""
-    with running_stack(
-        redis_url,
-        f"{key_prefix}-strict",
-        tmp_path_factory.mktemp("strict"),
-        STRICT_ENV,
-        headers={"X-API-Key": KEY},
-    ) as running:
-        yield running
+def strict(redis_url: str, key_prefix: str) -> FlaskClient:
+    """The ingress with 5 submissions and 10 reads per minute per client, one trusted proxy
+    hop, a python backlog cap of 2, API keys, and batches of at most 3, in-process under a key
+    prefix of its own."""
+    return ingress_app(redis_url, f"{key_prefix}-strict", STRICT_ENV).test_client()
 
 
 def _post(
-    stack: Stack, client: str, body: object, path: str = "/api/execute", key: str | None = None
-) -> requests.Response:
+    api: FlaskClient, client: str, body: object, path: str = "/api/execute", key: str | None = None
+) -> TestResponse:
     """POST as `client` (its address, through the trusted proxy) with its own key."""
     headers = {"X-API-Key": key or f"key-{client}", "X-Forwarded-For": client}
-    return requests.post(f"{stack.url}{path}", json=body, headers=headers, timeout=10)
+    return api.post(path, json=body, headers=headers)
 
 
-def test_the_sixth_submission_in_a_minute_gets_429(strict: Stack) -> None:
+def test_the_sixth_submission_in_a_minute_gets_429(strict: FlaskClient) -> None:
     remaining = []
     for _ in range(5):
         answer = _post(strict, "203.0.113.10", INVALID)
@@ -69,7 +65,7 @@ def test_the_sixth_submission_in_a_minute_gets_429(strict: Stack) -> None:
     assert remaining == [4, 3, 2, 1, 0]
     refused = _post(strict, "203.0.113.10", INVALID)
     assert refused.status_code == 429
-    assert refused.json()["error"].startswith("rate limit exceeded")
+    assert refused.json["error"].startswith("rate limit exceeded")
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     # Another key has its own budget; the same key from another address shares its own (with
@@ -79,7 +75,7 @@ def test_the_sixth_submission_in_a_minute_gets_429(strict: Stack) -> None:
     assert moved.status_code == 429
 
 
-def test_a_batch_costs_one_per_submission(strict: Stack) -> None:
+def test_a_batch_costs_one_per_submission(strict: FlaskClient) -> None:
     client = "203.0.113.20"
     batch = _post(strict, client, {"submissions": [INVALID] * 3}, "/api/execute/batch")
     assert batch.status_code == 400
@@ -90,45 +86,54 @@ def test_a_batch_costs_one_per_submission(strict: Stack) -> None:
     assert _post(strict, client, INVALID).headers["X-RateLimit-Remaining"] == "0"
 
 
-def test_a_batch_over_the_configured_size_gets_400(strict: Stack) -> None:
+def test_a_batch_over_the_configured_size_gets_400(strict: FlaskClient) -> None:
     answer = _post(strict, "203.0.113.30", {"submissions": [INVALID] * 4}, "/api/execute/batch")
     assert answer.status_code == 400
-    assert answer.json()["field"] == "submissions" and answer.json()["limit"] == 3
+    assert answer.json["field"] == "submissions" and answer.json["limit"] == 3
 
 
-def test_reads_have_their_own_budget(strict: Stack) -> None:
+def test_reads_have_their_own_budget(strict: FlaskClient) -> None:
     headers = {"X-API-Key": "key-203.0.113.40", "X-Forwarded-For": "203.0.113.40"}
-    codes = [
-        requests.get(f"{strict.url}/job/nothing", headers=headers, timeout=10).status_code
-        for _ in range(11)
-    ]
+    codes = [strict.get("/job/nothing", headers=headers).status_code for _ in range(11)]
     assert codes == [404] * 10 + [429]
     assert _post(strict, "203.0.113.40", INVALID).status_code == 400  # submissions still open
-    assert requests.get(f"{strict.url}/health", timeout=10).status_code == 200  # never limited
+    # Never limited. (In-process no executor answers, so /health says 503: its own answer.)
+    health = strict.get("/health", headers=headers)
+    assert health.status_code in (200, 503) and "X-RateLimit-Remaining" not in health.headers
+    assert strict.get("/load", headers=headers).status_code == 200
 
 
-def test_api_keys_are_required_when_configured(strict: Stack) -> None:
+def test_api_keys_are_required_when_configured(strict: FlaskClient) -> None:
     body = {"language": "python", "code": "print(1)"}
-    missing = requests.post(f"{strict.url}/api/execute", json=body, timeout=10)
+    missing = strict.post("/api/execute", json=body)
     assert missing.status_code == 401
-    assert "X-API-Key" in missing.json()["error"]
+    assert "X-API-Key" in missing.json["error"]
     assert missing.headers["WWW-Authenticate"].startswith("ApiKey")
-    wrong = requests.post(
-        f"{strict.url}/api/execute", json=body, headers={"X-API-Key": "key-three"}, timeout=10
-    )
+    wrong = strict.post("/api/execute", json=body, headers={"X-API-Key": "key-three"})
     assert wrong.status_code == 401
-    other = requests.get(
-        f"{strict.url}/languages",
-        headers={"X-API-Key": "key-one", "X-Forwarded-For": "203.0.113.50"},
-        timeout=10,
+    other = strict.get(
+        "/languages", headers={"X-API-Key": "key-one", "X-Forwarded-For": "203.0.113.50"}
     )
     assert other.status_code == 200
-    document = requests.get(f"{strict.url}/openapi.json", timeout=10).json()
+    document = strict.get("/openapi.json").json
     assert document["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
     assert document["paths"]["/api/execute"]["post"]["security"] == [{"ApiKey": []}]
 
 
-def test_a_full_backlog_gets_503_until_it_drains(strict: Stack) -> None:
+def test_a_full_backlog_gets_503_until_it_drains(redis_url: str, stack: Stack) -> None:
+    """The strict ingress in-process, queuing onto the started stack's broker: its dispatcher
+    and executor drain the backlog (after whatever earlier tests left in it)."""
+    backlog = redis.Redis.from_url(stack.redis_url)
+    stream = keys.trigger_stream(stack.key_prefix, "execute-python")
+
+    def drained() -> bool:
+        deadline = time.monotonic() + 60
+        while backlog.xlen(stream) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return not backlog.xlen(stream)
+
+    assert drained()
+    strict = ingress_app(redis_url, stack.key_prefix, STRICT_ENV).test_client()
     client = "203.0.113.60"
     sleeper = {"language": "python", "code": "import time\ntime.sleep(3)"}
     assert _post(strict, client, sleeper).status_code == 202
@@ -136,29 +141,23 @@ def test_a_full_backlog_gets_503_until_it_drains(strict: Stack) -> None:
     full = _post(strict, client, sleeper)
     assert full.status_code == 503, full.text
     assert full.headers["Retry-After"] == "5"
-    assert full.json()["language"] == "python"
+    assert full.json["language"] == "python"
     batch = _post(strict, client, {"submissions": [sleeper]}, "/api/execute/batch")
     assert batch.status_code == 400
-    assert batch.json()["jobs"][0]["code"] == 503
-    backlog = redis.Redis.from_url(strict.redis_url)
-    stream = keys.trigger_stream(strict.key_prefix, "execute-python")
-    deadline = time.monotonic() + 60
-    while backlog.xlen(stream) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert batch.json["jobs"][0]["code"] == 503
+    assert drained()
     assert _post(strict, client, {"language": "python", "code": "print(1)"}).status_code == 202
 
 
-def test_x_forwarded_for_is_ignored_without_trusted_hops(stack: Stack) -> None:
+def test_x_forwarded_for_is_ignored_without_trusted_hops(api: FlaskClient) -> None:
     body = {"language": "python"}
-    plain = requests.post(f"{stack.url}/api/execute", json=body, timeout=10)
-    forged = requests.post(
-        f"{stack.url}/api/execute", json=body, headers={"X-Forwarded-For": "9.9.9.9"}, timeout=10
-    )
+    plain = api.post("/api/execute", json=body)
+    forged = api.post("/api/execute", json=body, headers={"X-Forwarded-For": "9.9.9.9"})
     before = int(plain.headers["X-RateLimit-Remaining"])
     assert int(forged.headers["X-RateLimit-Remaining"]) == before - 1  # the same client
 
 
-def test_concurrent_submissions_never_pass_the_limit(strict: Stack) -> None:
+def test_concurrent_submissions_never_pass_the_limit(strict: FlaskClient) -> None:
     """16 at once from one client against 5 a minute: exactly 5 pass (check and charge are one
     Lua script), however the requests interleave."""
     barrier = threading.Barrier(16)

@@ -1,6 +1,7 @@
 """The Piston v2 surface (/api/v2): every language both systems have runs a program in the
 manner of Piston's package tests (it prints OK when the runtime behaves), and requests and
-responses have the fields and types Piston's docs/api-v2.md lists. Real HTTP, real `stack`."""
+responses have the fields and types Piston's docs/api-v2.md lists. Real HTTP, real `stack`; the
+refusals, which no executor answers, in-process (`api`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from ingress.piston.runtimes import PISTON_NAMES, matches
 from tests.conftest import Stack
@@ -196,11 +198,13 @@ def test_run_statuses_are_pistons(
         ({"files": [{"content": "zz", "encoding": "hex"}]}, "files[0].content is not valid hex"),
     ],
 )
-def test_bad_requests_get_pistons_400(stack: Stack, change: dict[str, Any], message: str) -> None:
+def test_bad_requests_get_pistons_400(
+    api: FlaskClient, change: dict[str, Any], message: str
+) -> None:
     body = {"language": "python", "version": "*", "files": [{"content": "print(1)"}], **change}
-    answer = _execute(stack, body)
+    answer = api.post("/api/v2/execute", json=body)
     assert answer.status_code == 400
-    assert answer.json() == {"message": message}
+    assert answer.json == {"message": message}
 
 
 def test_args_reach_the_program(stack: Stack) -> None:

@@ -144,12 +144,14 @@ def callbacks(redis_url: str) -> Iterator[str]:
     stop(process)
 
 
-def sleepy_job(job_id: str) -> tuple[dict[str, str], bytes]:
-    """A requested event whose program sleeps 2 s, then prints."""
+def sleepy_job(job_id: str, marker: str) -> tuple[dict[str, str], bytes]:
+    """A requested event whose program sleeps 2 s, then prints; `marker` is its argument, on its
+    command line for the host to find (tests/sandbox_helpers.py's host_processes_with)."""
     submission = contract.Submission(
         id=job_id,
         language="python",
         code="import time\ntime.sleep(2)\nprint('done')",
+        args=[marker],
     )
     event = contract.make_event(contract.REQUESTED, submission, source="/tests", language="python")
     return contract.to_binary(event)
@@ -164,7 +166,8 @@ def test_executor_listens_on_port_and_answers_health(executor: str) -> None:
 def test_executor_finishes_the_job_in_flight_on_sigterm(tmp_path: Path) -> None:
     process, url = start_executor(tmp_path)
     try:
-        headers, body = sleepy_job("sigterm-1")
+        marker = f"sentinel-sigterm-{uuid.uuid4().hex[:8]}"
+        headers, body = sleepy_job("sigterm-1", marker)
         outcome: dict[str, requests.Response] = {}
         sender = threading.Thread(
             target=lambda: outcome.update(
@@ -172,7 +175,10 @@ def test_executor_finishes_the_job_in_flight_on_sigterm(tmp_path: Path) -> None:
             )
         )
         sender.start()
-        time.sleep(0.8)  # the job is running in its sandbox now
+        deadline = time.monotonic() + 20
+        while not host_processes_with(marker):  # the job is running in its sandbox now
+            assert time.monotonic() < deadline, "the sandboxed program never started"
+            time.sleep(0.05)
         # The one slot is busy; the spare thread still answers the probe.
         started = time.monotonic()
         assert requests.get(f"{url}/health", timeout=5).status_code == 200

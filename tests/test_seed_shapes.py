@@ -1,6 +1,9 @@
 """The seed's documented answers, field for field (DESIGN.md, "The public API"): a client written
 against the seed's examples reads every field it expects, with the type it expects. Our
-additions may sit beside them; nothing of the seed's may be missing or renamed."""
+additions may sit beside them; nothing of the seed's may be missing or renamed.
+
+The queued answer is the ingress's alone (in-process, `api`); health, load and results need the
+services running (`stack`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import re
 from typing import Any
 
 import requests
+from flask.testing import FlaskClient
 
 from tests.conftest import Stack
 
@@ -117,15 +121,13 @@ def test_load_has_the_seeds_fields_and_sums(stack: Stack) -> None:
     assert ISO.match(body["timestamp"])
 
 
-def test_the_queued_answer_names_where_the_job_was_queued(stack: Stack) -> None:
+def test_the_queued_answer_names_where_the_job_was_queued(api: FlaskClient) -> None:
     for path in ("/api/execute", "/execute"):
-        answer = requests.post(
-            f"{stack.url}{path}", json={"language": "python", "code": "print(1)"}, timeout=10
-        )
+        answer = api.post(path, json={"language": "python", "code": "print(1)"})
         assert answer.status_code == 202
-        assert missing(QUEUED, answer.json()) == []
-        assert answer.json()["message"] == "Job queued on python-1"
-        assert answer.json()["status"] == "queued"
+        assert missing(QUEUED, answer.json) == []
+        assert answer.json["message"] == "Job queued on python-1"
+        assert answer.json["status"] == "queued"
 
 
 def test_the_result_has_the_seeds_fields(stack: Stack) -> None:

@@ -1,13 +1,12 @@
 """Every answer has its documented shape: the models of ingress/shapes.py, ingress/judge0/shapes.py
-and ingress/piston/shapes.py, as GET /openapi.json publishes them. In-process (Flask's test
-client through the real WSGI stack) against the real Redis of tests/conftest.py; no executor
-runs, so the jobs stay queued."""
+and ingress/piston/shapes.py, as GET /openapi.json publishes them. In-process (`api` of
+tests/conftest.py: Flask's test client through the real WSGI app) against the real Redis; no
+executor runs, so the jobs stay queued."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +16,7 @@ from jsonschema import Draft202012Validator
 from eventing import contract
 from eventing.callbacks import callback_body
 from eventing.jobview import job_view
-from eventing.settings import EventingSettings
-from ingress.app import create_app
 from ingress.judge0.translate import ALL_FIELDS, DEFAULT_FIELDS
-from ingress.settings import IngressSettings
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def api(redis_url: str) -> FlaskClient:
-    eventing = EventingSettings(
-        redis_url=redis_url,
-        key_prefix=f"sentinel-shapes-{uuid.uuid4().hex[:8]}",
-        triggers_path=REPO / "config" / "triggers.yaml",
-    )
-    return create_app(IngressSettings(eventing=eventing)).test_client()
 
 
 @pytest.fixture(scope="module")
