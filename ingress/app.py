@@ -61,8 +61,16 @@ READ_ENDPOINTS = frozenset(
 # Blueprints that check credentials their own way (Judge0's X-Auth-Token, which also takes our
 # API keys): the X-API-Key check is theirs to make.
 OWN_AUTH_BLUEPRINTS = frozenset({"judge0"})
-# Waiting requests per process at once (each holds a thread; they share one Redis listener).
-MAX_WAITERS = 16
+
+
+def max_waiters(threads: int) -> int:
+    """Waiting requests per process at once: three quarters of its threads (each waiting request
+    holds one; they share one Redis listener), so a quarter always serves the rest. Why not a
+    fixed 16: a client with 16 connections to two processes is not split 8 and 8 by the kernel,
+    and the one that got more answered 202 or 503 to a client within the documented bound."""
+    return max(1, threads * 3 // 4)
+
+
 # Retry-After of the 503 answered while Redis does not answer (within SENTINEL_REDIS_TIMEOUT_S).
 REDIS_RETRY_AFTER_S = 5
 
@@ -93,7 +101,7 @@ def create_app(settings: IngressSettings | None = None) -> Flask:
             settings.read_rate_limit,
             timeout_s=ev.redis_timeout_s,
         ),
-        waiters=Waiters(MAX_WAITERS),
+        waiters=Waiters(max_waiters(settings.threads)),
         listener=Listener(ev.redis_client(blocking=True), ev.key_prefix),
         depths=Depths(),
         prober=Prober(triggers),

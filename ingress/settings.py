@@ -114,7 +114,7 @@ class IngressSettings(Settings):
         validation_alias="SENTINEL_INGRESS_THREADS",
         ge=1,
         description="gunicorn threads of each process (a `?wait=true` request holds a thread; "
-        "at most 16 wait per process)",
+        "at most three quarters of them wait at once, 24 by default: ingress/app.py)",
     )
     max_body_bytes: int = Field(
         default=1024 * 1024,

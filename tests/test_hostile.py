@@ -27,7 +27,7 @@ import requests
 
 from eventing import contract
 from eventing.contract import Limits, SourceFile, Submission, TestCase
-from functions import cgroups, runner, sandbox
+from functions import box_files, cgroups, procfs, runner, sandbox
 from functions.app import create_app as executor_app
 from functions.settings import ExecutorSettings
 from tests.conftest import CANARY, Stack
@@ -866,6 +866,53 @@ def test_distinct_command_lines_keep_a_bounded_number_of_prepared_sandboxes() ->
         if Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0] == str(os.getpid())
     ]
     assert len(waiting) <= sandbox.MAX_SPARES + 1, waiting
+
+
+def test_a_prepared_sandbox_never_released_runs_nothing(tmp_path: Path) -> None:
+    """A sandbox set up ahead and never given its run (the executor died first) never execs its
+    program: the program here would print, and nothing comes out before or after its end."""
+    limits = sandbox.Limits(cpu_ms=1000, wall_ms=5000, memory_kb=64 << 10, output_bytes=4096)
+    key = (("/bin/sh", "-c", "echo ran"), (), (limits.tmp_bytes, 2 << 20, ()), None, procfs.mode())
+    prepared = sandbox._Prepared.spawn(key, sandbox.delegation())
+    try:
+        assert prepared.ready(), prepared.status
+        time.sleep(0.2)  # it would have run by now, were it not blocked
+        assert prepared.process.poll() is None
+        sandbox._kill(prepared.process)  # as when the executor dies
+        assert prepared.process.stdout is not None
+        assert prepared.process.stdout.read() == b""
+        prepared.process.wait()
+        assert not prepared.started_the_program()
+    finally:
+        prepared.close()
+
+
+def test_box_files_are_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    """The executor writes a run's files into a fresh box; were a name already taken (a link
+    planted by someone to lead the write elsewhere), the write fails instead of following it."""
+    outside = tmp_path / "outside"
+    outside.write_text("untouched")
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "main.py").symlink_to(outside)
+    source = tmp_path / "main.py"
+    source.write_text("print(1)")
+    file = box_files.BoxFile("main.py", source, source.stat().st_size, executable=False)
+    fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FileExistsError):
+            box_files.write_into(fd, [], [file])
+    finally:
+        os.close(fd)
+    assert outside.read_text() == "untouched"
+
+
+def test_the_box_of_a_sandbox_not_yet_set_up_is_never_opened() -> None:
+    """Files go into a sandbox's box only once bwrap has pivoted into its new root: a process
+    whose root is still the host's (this one; the executor's /box would be the host's) is
+    refused, as is a pid that is gone."""
+    assert sandbox._set_up_box(os.getpid(), os.stat("/")) == -1
+    assert sandbox._set_up_box(_a_dead_pid(), os.stat("/")) == -1
 
 
 def test_groups_a_killed_executor_left_are_removed_at_the_next_start() -> None:
