@@ -20,7 +20,6 @@ import requests
 import structlog
 from pydantic.alias_generators import to_camel
 
-from eventing.contract import REQUESTED
 from eventing.triggers import Trigger
 
 log = structlog.get_logger(__name__)
@@ -74,11 +73,7 @@ class LanguageCatalog:
     """Languages by id, with aliases and descriptions cached for `ttl_s` seconds."""
 
     def __init__(self, triggers: Sequence[Trigger], ttl_s: int) -> None:
-        self.routes = {
-            t.language: t.subscriber
-            for t in triggers
-            if t.language and t.filters.get("type") == REQUESTED
-        }
+        self.routes = {str(t.language): t.subscriber for t in triggers if t.serves()}
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._fetched_at = float("-inf")

@@ -371,7 +371,7 @@ def workers() -> Response:
     prefix = svc.settings.eventing.key_prefix
     waiting = working = 0
     for trigger in svc.triggers:
-        if trigger.language and trigger.filters.get("type") == contract.REQUESTED:
+        if trigger.serves():
             w, a = backlog(svc.redis, keys.trigger_stream(prefix, trigger.name))
             waiting += w
             working += a
