@@ -2,8 +2,9 @@
 
 What runs is decided by routing: a language is offered when a trigger routes its requested
 events to an executor. Display names, versions and aliases come from the executors themselves
-(GET /languages on each), fetched lazily and cached, since the registry lives in functions/ and
-the ingress may not import it. An executor that cannot be reached leaves its languages listed
+(GET /languages on each), fetched lazily and cached: which toolchains are installed, and their
+versions, only an executor knows (the other names of a language, Judge0's and Piston's, are read
+from the registry: ingress/judge0/languages.py, ingress/piston/runtimes.py). An executor that cannot be reached leaves its languages listed
 with what the triggers know. An executor that answers but names a language as unavailable (its
 toolchain is not installed there) has it left out of the list and refused by name.
 """

@@ -1,54 +1,38 @@
 """Language ids as the CLI knows them: guessed from a file's extension, and canonical names.
 
-The server is the authority on what it runs (it answers 400 with the supported list); this
-table only saves the user from typing `--language` and lets the CLI tell that a GitHub Classroom
-`run` command ("node index.js") belongs to the language being submitted.
+The server is the authority on what it runs (it answers 400 with the supported list); these
+tables only save the user from typing `--language` and let the CLI tell that a GitHub Classroom
+`run` command ("node index.js") belongs to the language being submitted. They are read from the
+language registry (functions/languages.toml), so a language added there is known here too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePath
 
-EXTENSIONS: dict[str, str] = {
-    ".py": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".java": "java",
-    ".cpp": "cpp",
-    ".cc": "cpp",
-    ".cxx": "cpp",
-    ".c++": "cpp",
-    ".c": "c",
-    ".go": "go",
-    ".rs": "rust",
-    ".rb": "ruby",
-    ".kt": "kotlin",
-    ".cs": "csharp",
-    ".php": "php",
-    ".swift": "swift",
-    ".sh": "bash",
-    ".lua": "lua",
-    ".hs": "haskell",
-}
+from functions.languages import Language, load_registry
 
-# Other names users (and classroom commands) give the same languages.
-ALIASES: dict[str, str] = {
-    "py": "python",
-    "python3": "python",
-    "js": "javascript",
-    "node": "javascript",
-    "nodejs": "javascript",
-    "c++": "cpp",
-    "cxx": "cpp",
-    "golang": "go",
-    "rs": "rust",
-    "rb": "ruby",
-}
 
-# Languages whose program is a native executable (`./a.out`, `./main`) after a build step.
-NATIVE = frozenset({"c", "cpp", "rust", "go"})
+def extensions(registry: Mapping[str, Language]) -> dict[str, str]:
+    """A source file's extension -> its language (each entry's `extensions`)."""
+    return {ext: language.id for language in registry.values() for ext in language.extensions}
+
+
+def aliases(registry: Mapping[str, Language]) -> dict[str, str]:
+    """Other names users (and classroom commands) give the languages: the registry's aliases."""
+    return {alias: language.id for language in registry.values() for alias in language.aliases}
+
+
+def native(registry: Mapping[str, Language]) -> frozenset[str]:
+    """Languages whose program is a native executable (`./a.out`, `./main`) after a build."""
+    return frozenset(language.id for language in registry.values() if language.native)
+
+
+_REGISTRY = load_registry()
+EXTENSIONS = extensions(_REGISTRY)
+ALIASES = aliases(_REGISTRY)
+NATIVE = native(_REGISTRY)
 
 
 def guess(path: str | PurePath) -> str | None:
