@@ -4,9 +4,10 @@ What runs is decided by routing: a language is offered when a trigger routes its
 events to an executor. Display names, versions and aliases come from the executors themselves
 (GET /languages on each), fetched lazily and cached: which toolchains are installed, and their
 versions, only an executor knows (the other names of a language, Judge0's and Piston's, are read
-from the registry: ingress/judge0/languages.py, ingress/piston/runtimes.py). An executor that cannot be reached leaves its languages listed
-with what the triggers know. An executor that answers but names a language as unavailable (its
-toolchain is not installed there) has it left out of the list and refused by name.
+from the registry: ingress/judge0/languages.py, ingress/piston/runtimes.py). An executor that
+cannot be reached leaves its languages listed with what the triggers know. An executor that
+answers but names a language as unavailable (its toolchain is not installed there) has it left
+out of the list and refused by name.
 """
 
 from __future__ import annotations
