@@ -5,9 +5,9 @@ A language whose toolchain is not installed is left out of the served set (and s
 
 It is also the only place a language is described: what other programs call it (Judge0's ids,
 Piston's names, the file extensions the CLI guesses from) is read from the same entry by
-ingress/judge0/languages.py, ingress/piston/runtimes.py and sentinel/languages.py, so this module
-imports nothing but the standard library (the ingress and the CLI import it, and nothing else of
-functions/).
+ingress/judge0/language_ids.py, ingress/piston/runtimes.py and sentinel/language_names.py, so
+this module imports nothing but the standard library (the ingress and the CLI import it, and
+nothing else of functions/).
 """
 
 from __future__ import annotations

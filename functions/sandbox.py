@@ -73,7 +73,7 @@ class SandboxUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class RunLimits:
     """What one run may consume. Output is counted per stream.
 
     `address_space` says whether RLIMIT_AS may carry the memory limit when no cgroup is
@@ -97,7 +97,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     """What a run did: its output, how it ended, and what it used."""
 
     stdout: bytes
@@ -145,7 +145,7 @@ def limits_mode() -> str:
 def run(
     argv: Sequence[str],
     *,
-    limits: Limits,
+    limits: RunLimits,
     stdin: bytes = b"",
     box: Path | None = None,
     keep_box: Path | None = None,
@@ -154,7 +154,7 @@ def run(
     ro_binds: Sequence[tuple[str, str]] = (),
     stdin_fd: int | None = None,
     stdout_fd: int | None = None,
-) -> Outcome:
+) -> RunOutcome:
     """Run `argv` in a new sandbox and wait for it (at most the wall limit).
 
     With `stdin_fd` and `stdout_fd` (pipes: an interactive exchange, functions/interactive.py)
@@ -163,7 +163,7 @@ def run(
 
     /box is a fresh tmpfs holding a copy of every file under `box`. With `keep_box`, the
     box as the program left it is written there afterwards (regular files and directories,
-    bounded by `limits.tmp_bytes`); `Outcome.box_refused` says why when it could not be.
+    bounded by `limits.tmp_bytes`); `RunOutcome.box_refused` says why when it could not be.
     `ro_paths` are host paths shown read-only at the same place, `ro_binds` (host, inside) pairs.
     """
     streams = (stdin_fd, stdout_fd) if stdin_fd is not None and stdout_fd is not None else None
@@ -231,7 +231,7 @@ def run(
         near = memory_kb >= _near_limit_kb(limits.memory_kb)
         oom = seen.over_memory or (failed and near)
         hit_limit = oom or near
-    return Outcome(
+    return RunOutcome(
         stdout=stdout,
         stderr=stderr,
         exit_code=None if killed_by else exit_code,
@@ -248,7 +248,7 @@ def run(
     )
 
 
-def _wanted(limits: Limits) -> rlimits.Wanted:
+def _wanted(limits: RunLimits) -> rlimits.Wanted:
     return rlimits.Wanted(
         cpu_ms=limits.cpu_ms,
         memory_kb=limits.memory_kb,
@@ -272,7 +272,7 @@ def _near_limit_kb(memory_kb: int) -> int:
 
 
 def _ended_by(
-    seen: _Seen, limits: Limits, oom: bool, failed: bool, signal_number: int | None
+    seen: _Seen, limits: RunLimits, oom: bool, failed: bool, signal_number: int | None
 ) -> str:
     """Which limit ended the run, as far as the sandbox saw (the order of functions/grading.py)."""
     if seen.output_exceeded:
@@ -308,7 +308,7 @@ def _raise_unavailable(stderr: bytes, status: int) -> None:
     raise SandboxUnavailable(f"the sandbox did not start: {said or 'bwrap exited early'}")
 
 
-def _unpacked(archive: bytes, keep_box: Path, limits: Limits, exceeded: bool) -> str:
+def _unpacked(archive: bytes, keep_box: Path, limits: RunLimits, exceeded: bool) -> str:
     """Write a compile's /box out of its tar stream; why it was refused ("" when it was not)."""
     if exceeded and len(archive) >= limits.tmp_bytes:
         return f"the box holds more than {limits.tmp_bytes // (1024 * 1024)} MB"
@@ -431,7 +431,7 @@ class _Prepared:
         return prepared
 
     def release(
-        self, limits: Limits, stdin: bytes, files: list[box_files.BoxFile], run_args: list[str]
+        self, limits: RunLimits, stdin: bytes, files: list[box_files.BoxFile], run_args: list[str]
     ) -> None:
         """Give it its limits, its stdin, its files and its last arguments: it starts."""
         if not self.rlimits_fixed:
@@ -650,7 +650,7 @@ def _program_of(command: Sequence[str]) -> Sequence[str]:
 
 
 def _run_args(
-    limits: Limits, box_bytes: int, box_args: list[str], env: Mapping[str, str]
+    limits: RunLimits, box_bytes: int, box_args: list[str], env: Mapping[str, str]
 ) -> list[str]:
     """What one run has of its own: sized tmpfs, its /box and files, its environment; then /
     read-only."""
@@ -696,7 +696,7 @@ class _Seen:
     def killed(self) -> bool:
         return self.timed_out or self.output_exceeded or self.over_cpu or self.over_memory
 
-    def watch(self, prepared: _Prepared, limits: Limits) -> None:
+    def watch(self, prepared: _Prepared, limits: RunLimits) -> None:
         """One poll: the run's CPU time against its limit (a cgroup's figure, or the process
         tree's sums in rlimit mode, with its memory against the memory limit)."""
         if prepared.group is not None:
@@ -717,7 +717,7 @@ class _Seen:
         self.over_memory = now.memory_kb > limits.memory_kb
 
 
-def _collect(prepared: _Prepared, limits: Limits, started: float, stdout_cap: int) -> _Seen:
+def _collect(prepared: _Prepared, limits: RunLimits, started: float, stdout_cap: int) -> _Seen:
     """Read stdout (up to `stdout_cap`) and stderr (up to the output limit) until both close or
     the wall limit passes.
 

@@ -4,7 +4,7 @@ What runs is decided by routing: a language is offered when a trigger routes its
 events to an executor. Display names, versions and aliases come from the executors themselves
 (GET /languages on each), fetched lazily and cached: which toolchains are installed, and their
 versions, only an executor knows (the other names of a language, Judge0's and Piston's, are read
-from the registry: ingress/judge0/languages.py, ingress/piston/runtimes.py). An executor that
+from the registry: ingress/judge0/language_ids.py, ingress/piston/runtimes.py). An executor that
 cannot be reached leaves its languages listed with what the triggers know. An executor that
 answers but names a language as unavailable (its toolchain is not installed there) has it left
 out of the list and refused by name.
@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class SandboxLimits:
+class ExecutorLimits:
     """An executor's default and maximum limits, as it reports them in GET /languages, for the
     compatibility APIs to describe (Judge0's /config_info) and default to (Piston). The values
     here are the executor's documented defaults, used until an executor has answered."""
@@ -65,7 +65,7 @@ class SandboxLimits:
         }
 
     @classmethod
-    def from_report(cls, report: dict[str, Any]) -> SandboxLimits:
+    def from_report(cls, report: dict[str, Any]) -> ExecutorLimits:
         """From the executor's camelCase `limits`; a key it does not report keeps its default."""
         known = {f.name: to_camel(f.name) for f in fields(cls)}
         return cls(**{name: int(report[key]) for name, key in known.items() if key in report})
@@ -81,7 +81,7 @@ class LanguageCatalog:
         self._fetched_at = float("-inf")
         self._described: dict[str, dict[str, Any]] = {}
         self._unavailable: dict[str, dict[str, Any]] = {}
-        self._limits: dict[str, SandboxLimits] = {}
+        self._limits: dict[str, ExecutorLimits] = {}
 
     def names(self) -> list[str]:
         """Ids of the languages that have an executor route."""
@@ -133,7 +133,7 @@ class LanguageCatalog:
             if name not in unavailable
         ]
 
-    def limits(self, language: str | None = None) -> SandboxLimits:
+    def limits(self, language: str | None = None) -> ExecutorLimits:
         """The limits of the executor that runs `language` (without one: python's executor, else
         any), as it last reported them; the documented defaults until one has answered."""
         self.describe()
@@ -141,14 +141,14 @@ class LanguageCatalog:
             reported = dict(self._limits)
         if language in reported:
             return reported[language]
-        return reported.get("python") or next(iter(reported.values()), SandboxLimits())
+        return reported.get("python") or next(iter(reported.values()), ExecutorLimits())
 
     def _fetch(
         self,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, SandboxLimits]]:
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, ExecutorLimits]]:
         found: dict[str, dict[str, Any]] = {}
         unavailable: dict[str, dict[str, Any]] = {}
-        limits: dict[str, SandboxLimits] = {}
+        limits: dict[str, ExecutorLimits] = {}
         for url in sorted(set(self.routes.values())):
             try:
                 response = requests.get(f"{url}/languages", timeout=2)
@@ -162,7 +162,7 @@ class LanguageCatalog:
                 if entry.get("name") in self.routes:
                     found[entry["name"]] = entry
                     if isinstance(reported, dict):
-                        limits[entry["name"]] = SandboxLimits.from_report(reported)
+                        limits[entry["name"]] = ExecutorLimits.from_report(reported)
             for entry in response.json().get("unavailable", []):
                 if entry.get("name") in self.routes and entry["name"] not in found:
                     unavailable[entry["name"]] = entry

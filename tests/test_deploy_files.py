@@ -11,10 +11,10 @@ from pathlib import Path
 import yaml
 
 from functions.languages import load_registry
-from ingress.judge0 import languages as judge0
+from ingress.judge0 import language_ids as judge0
 from ingress.piston import runtimes as piston
 from sentinel import deploy_files
-from sentinel import languages as cli
+from sentinel import language_names as cli
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_LANGUAGE = """

@@ -25,9 +25,9 @@ from eventing.contract import REQUESTED
 from eventing.triggers import Trigger
 from functions.languages import load_registry
 from ingress.catalog import LanguageCatalog
-from ingress.judge0 import languages as judge0
+from ingress.judge0 import language_ids as judge0
 from ingress.piston import runtimes as piston
-from sentinel import languages as cli
+from sentinel import language_names as cli
 
 BEFORE: dict[str, Any] = json.loads(
     (Path(__file__).with_name("language_tables_before.json")).read_text()
