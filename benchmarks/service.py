@@ -1,4 +1,5 @@
-"""The whole local service, measured against the bare sandbox in one run (issue 9's table).
+"""The whole local service, measured against the bare sandbox in one run (docs/benchmarks.md's
+table).
 
 1. Ceiling: python hello world back-to-back with 2 workers, in the sandbox alone and unsandboxed.
 2. The service: python hello world over HTTP at concurrency 1, 4 and 16, POST to result, both

@@ -1,9 +1,10 @@
 """One run of untrusted code in a fresh bubblewrap sandbox, with limits, measured.
 
 Why bubblewrap: it builds the namespaces (user, pid, net, ipc, uts, mount, cgroup) without a
-daemon or setuid helper, costs 3 to 5 ms a run here (../shared/FACTS.md), and when its outer
-process is killed the sandbox's pid 1 dies (--die-with-parent) and the kernel kills every
-process left in the pid namespace: nothing a run starts outlives it.
+daemon or setuid helper, costs 3 to 5 ms a run here (measured: 3.4-3.9 ms for a native binary,
+4.4-5.3 ms for python, 5.8 ms for node), and when its outer process is killed the sandbox's
+pid 1 dies (--die-with-parent) and the kernel kills every process left in the pid namespace:
+nothing a run starts outlives it.
 
 Who it is: bwrap runs as an unprivileged host uid (functions/identity.py), so the sandbox's user
 is never host root; it starts with an empty environment, so its own pid 1 (/proc/1/environ
