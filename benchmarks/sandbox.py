@@ -34,7 +34,9 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "sandbox.json"
 
 def main() -> None:
     languages = served(load_registry(), None)
-    limits = sandbox.Limits(cpu_ms=5000, wall_ms=10_000, memory_kb=512 * 1024, output_bytes=65536)
+    limits = sandbox.RunLimits(
+        cpu_ms=5000, wall_ms=10_000, memory_kb=512 * 1024, output_bytes=65536
+    )
     results = {}
     for name, code in HELLO.items():
         language = languages.get(name)

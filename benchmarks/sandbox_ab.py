@@ -99,7 +99,7 @@ def worker() -> None:
     sys.path.insert(0, sys.argv[3])
     old = importlib.import_module("old_functions.sandbox")
     importlib.import_module("old_functions.cgroups")._counter = itertools.count(10**6)
-    limits, old_limits = sandbox.Limits(**LIMITS), old.Limits(**LIMITS)
+    limits, old_limits = sandbox.RunLimits(**LIMITS), old.Limits(**LIMITS)
     box = json.loads(sys.argv[2])
     for line in sys.stdin:
         name = line.strip()
@@ -146,7 +146,7 @@ def main() -> None:
         for name in PROGRAMS
     }
     old_limits = old.Limits(**LIMITS)
-    new_limits = sandbox.Limits(**LIMITS)
+    new_limits = sandbox.RunLimits(**LIMITS)
     for round_ in range(ROUNDS + 3):  # three rounds of warm-up: spares, caches
         for name, (argv, _, _) in PROGRAMS.items():
             box = found[name]

@@ -101,7 +101,7 @@ def hammer(task: Callable[[], float], workers: int, count: int, budget_s: float)
 
 def ceiling(runs: int) -> dict[str, Any]:
     """Section 1: python hello world, 2 workers, sandboxed (functions.sandbox.run) and bare."""
-    limits = sandbox.Limits(cpu_ms=2000, wall_ms=5000, memory_kb=256 * 1024, output_bytes=65536)
+    limits = sandbox.RunLimits(cpu_ms=2000, wall_ms=5000, memory_kb=256 * 1024, output_bytes=65536)
     box = Path(tempfile.mkdtemp(prefix="bench-box-"))
     (box / "main.py").write_text('print("hi")')
 

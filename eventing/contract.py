@@ -1,8 +1,9 @@
 """The event contract every Sentinel service shares: CloudEvent types and versioned payloads.
 
-This is the only module of eventing/ that functions/ may import (DESIGN.md: the executor has no
-Redis access and speaks only HTTP). Payloads are pydantic models so that both sides of every hop
-validate the same schema; field names on the wire are camelCase, as in the public API.
+This is the only module of eventing/ that functions/ may import (docs/architecture.md: the
+executor has no Redis access and speaks only HTTP). Payloads are pydantic models so that both
+sides of every hop validate the same schema; field names on the wire are camelCase, as in the
+public API.
 
 Wire formats are the CloudEvents SDK 2.x (`cloudevents.core`): binary mode for deliveries and
 replies, structured JSON inside Redis stream entries.
@@ -385,7 +386,7 @@ class ExecutionResult(_Model):
 
 # A result's texts (outputs, errors, and the inputs and expectations echoed back) are cut so that
 # the whole result stays within this many bytes of JSON: 20 test cases printing 1 MB each made a
-# 42 MB job record (issue 15). Set on the executor (SENTINEL_MAX_RESULT_BYTES) and the sink.
+# 42 MB job record. Set on the executor (SENTINEL_MAX_RESULT_BYTES) and the sink.
 MAX_RESULT_BYTES = 2 * 1024 * 1024
 _MARK = "\n[truncated]"
 

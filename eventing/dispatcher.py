@@ -76,7 +76,7 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class AttemptOutcome:
     """One attempt's result, with what a dead letter reports (Knative's knativeerror*)."""
 
     result: str
@@ -236,7 +236,7 @@ class TriggerLoop:
             self._finish(entry_id)
             return
         delivery = self.trigger.delivery
-        outcome = Outcome(Delivery.RETRY)
+        outcome = AttemptOutcome(Delivery.RETRY)
         for attempt in range(delivery.retry + 1):
             if attempt and self.stopping.wait(delivery.backoff(attempt)):
                 return  # shutting down: the entry stays pending and will be reclaimed
@@ -256,7 +256,7 @@ class TriggerLoop:
                 break
         self._dead_letter(entry_id, event, outcome)
 
-    def _attempt(self, event: BaseCloudEvent) -> Outcome:
+    def _attempt(self, event: BaseCloudEvent) -> AttemptOutcome:
         headers, body = contract.to_binary(event)
         try:
             response = self.http.request(
@@ -268,24 +268,24 @@ class TriggerLoop:
                 retries=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            return Outcome(Delivery.RETRY, f"{type(exc).__name__}: {exc}")
+            return AttemptOutcome(Delivery.RETRY, f"{type(exc).__name__}: {exc}")
         code, content = response.status, response.data
         if 200 <= code < 300:
             if not content or not contract.is_cloudevent(response.headers):
-                return Outcome(Delivery.DONE)
+                return AttemptOutcome(Delivery.DONE)
             try:
                 reply = contract.from_http(dict(response.headers), content)
                 contract.payload_of(reply)
             except contract.ContractError as exc:
                 reason = f"invalid reply from subscriber: {exc}"
-                return Outcome(Delivery.REFUSED, reason, code=code, body=content)
-            return Outcome(Delivery.DONE, reply=reply)
+                return AttemptOutcome(Delivery.REFUSED, reason, code=code, body=content)
+            return AttemptOutcome(Delivery.DONE, reply=reply)
         reason = f"subscriber answered {code}: {content[:200].decode(errors='replace')}"
         if code >= 500 or code in RETRYABLE:
-            return Outcome(Delivery.RETRY, reason, code=code, body=content)
-        return Outcome(Delivery.REFUSED, reason, code=code, body=content)
+            return AttemptOutcome(Delivery.RETRY, reason, code=code, body=content)
+        return AttemptOutcome(Delivery.REFUSED, reason, code=code, body=content)
 
-    def _dead_letter(self, entry_id: bytes, event: BaseCloudEvent, outcome: Outcome) -> None:
+    def _dead_letter(self, entry_id: bytes, event: BaseCloudEvent, outcome: AttemptOutcome) -> None:
         """The event could not be delivered: tell the dead-letter sink and, for a job, fail it."""
         sink = self.trigger.delivery.dead_letter_sink
         reason = outcome.reason
@@ -321,7 +321,7 @@ class TriggerLoop:
                 reason=reason,
             )
 
-    def _post_dead_letter(self, sink: str, event: BaseCloudEvent, outcome: Outcome) -> bool:
+    def _post_dead_letter(self, sink: str, event: BaseCloudEvent, outcome: AttemptOutcome) -> bool:
         """POST the event to the dead-letter sink with Knative's error attributes; True on 2xx."""
         attributes = dict(event.get_attributes())
         attributes["knativeerrordest"] = self.trigger.subscriber

@@ -2,9 +2,10 @@
 
 gunicorn's gthread worker gives a connection to a thread as soon as it is readable, and the
 thread then blocks reading the request for as long as the client takes: 64 clients sending a
-header every 2 s held all 64 threads of the ingress, and every other client waited (issue 15).
-This worker reads each request whole in its event loop first, without blocking, and only a
-complete request reaches a thread; so a slow or silent client costs a buffer, never a thread:
+header every 2 s held all 64 threads of the ingress, and every other client waited (measured
+before this worker). This worker reads each request whole in its event loop first, without
+blocking, and only a complete request reaches a thread; so a slow or silent client costs a
+buffer, never a thread:
 
 - a request (head and body) must arrive within SENTINEL_READ_TIMEOUT_S of its first byte (or of
   the accept), else a JSON 408 and the connection is closed;

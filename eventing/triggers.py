@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from eventing.contract import REQUESTED
+
 CONCURRENCY_ANNOTATION = "sentinel.dev/max-concurrent-deliveries"
 
 _DURATION = re.compile(
@@ -92,6 +94,17 @@ class Trigger:
         """The language this trigger routes, when it filters on one."""
         return self.filters.get("language")
 
+    def serves(self, language: str | None = None, event_type: str = REQUESTED) -> bool:
+        """Whether this trigger takes one language's `event_type` events to its subscriber (that
+        language's when `language` is given): for the default type, whether it routes a
+        language's jobs to its executor. The one test of it: the language catalog, /load,
+        Judge0's /workers, the backlog check and the broker ingress all ask this."""
+        return (
+            self.language is not None
+            and self.filters.get("type") == event_type
+            and language in (None, self.language)
+        )
+
 
 def load_triggers(
     path: Path, service_urls: Mapping[str, str], namespace: str = "default"
@@ -116,9 +129,7 @@ def load_triggers(
 
 def languages(triggers: Iterable[Trigger], event_type: str) -> list[str]:
     """Languages that have a trigger for `event_type` (the ones the service can run)."""
-    return sorted(
-        {t.language for t in triggers if t.language and t.filters.get("type") == event_type}
-    )
+    return sorted({str(t.language) for t in triggers if t.serves(event_type=event_type)})
 
 
 def _trigger(doc: dict[str, Any], service_urls: Mapping[str, str], namespace: str) -> Trigger:

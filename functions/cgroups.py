@@ -23,7 +23,7 @@ Each run gets a fresh group named sentinel-<pid>-<n>, where <pid> is the process
 
 v1 is tried first, so a hybrid host keeps what it always had; rlimits (functions/sandbox.py) are
 the fallback when neither is delegated. Moving a process into a group waits for an RCU grace
-period (9-15 ms on v1 here, ../shared/FACTS.md): the caller moves a process that has not started
+period (9-15 ms on v1 here, measured): the caller moves a process that has not started
 its work yet (a prepared sandbox, see functions/sandbox.py), so that wait is paid before the
 request.
 """

@@ -6,7 +6,7 @@ straight to completed). Sending is off the job's path: a small background pool p
 so a slow or absent broker never delays a run; a lost started event costs only the "running"
 status, and a late one changes nothing (the job store only moves forward). A job that finishes
 within SENTINEL_STARTED_DELAY_S (50 ms by default; K_SINK and it are read by functions/settings.py)
-sends none: it goes from queued to completed, as without K_SINK (issue 9, docs/broker.md).
+sends none: it goes from queued to completed, as without K_SINK (docs/broker.md).
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ class StartedEvents:
         # Jobs finished sooner than this send no started event (see announce()).
         self.delay_s = delay_s
         self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
-        self._local = threading.local()  # issue 9: one keep-alive session per sending thread
+        self._local = threading.local()  # one keep-alive session per sending thread
 
     def announce(self, submission: contract.Submission, language: str) -> Callable[[], None]:
         """Queue the started event for `submission`; returns at once, with a function to call
         when the job is finished.
 
-        issue 9: the event is sent only if the job is still running `delay_s` later (a
+        The event is sent only if the job is still running `delay_s` later (a
         timer the returned function cancels). A job that short would show "running" to nobody,
         and its started event cost three HTTP requests (here to the broker ingress, the
         dispatcher to the sink) and five Redis round trips on a machine the runs need.
@@ -79,7 +79,7 @@ class StartedEvents:
             log.warning("started event not sent", sink=self.sink_url, error=str(exc))
 
     def _session(self) -> requests.Session:
-        # issue 9: reuse the connection to the broker ingress (no TCP connect per job)
+        # reuse the connection to the broker ingress (no TCP connect per job)
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()

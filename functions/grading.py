@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from functions import checkers
-from functions.sandbox import Limits, Outcome
+from functions.sandbox import RunLimits, RunOutcome
 
 trimmed_lines = checkers.lines
 
@@ -23,8 +23,8 @@ def matches(
 
 
 def verdict(
-    outcome: Outcome,
-    limits: Limits,
+    outcome: RunOutcome,
+    limits: RunLimits,
     expected: str | None,
     actual: str,
     mode: str = "trimmed",
@@ -51,7 +51,7 @@ def verdict(
     return "wrong_answer"
 
 
-def limit_exceeded(outcome: Outcome, verdict: str) -> str | None:
+def limit_exceeded(outcome: RunOutcome, verdict: str) -> str | None:
     """Which limit ended the run, agreeing with its verdict: the limit a *_limit_exceeded verdict
     names (CPU or wall time for time_limit_exceeded, as the sandbox saw it), or "processes" for a
     run that failed at its process limit (seen in rlimit mode only, functions/sandbox.py)."""
@@ -66,6 +66,6 @@ def limit_exceeded(outcome: Outcome, verdict: str) -> str | None:
     return None
 
 
-def _said_out_of_memory(outcome: Outcome, texts: Sequence[str]) -> bool:
+def _said_out_of_memory(outcome: RunOutcome, texts: Sequence[str]) -> bool:
     stderr = outcome.stderr.decode("utf-8", errors="replace")
     return any(text in stderr for text in texts)

@@ -2,7 +2,7 @@
 
 Why: bubblewrap started by real root maps the sandbox's user to host uid 0; a program could then
 write any writable sysctl (/proc/sys/kernel/core_pattern makes the kernel run a command as root)
-and read root-only /proc files (../shared/FACTS.md). Started by an unprivileged uid, the
+and read root-only /proc files. Started by an unprivileged uid, the
 sandbox's user is that uid, which owns nothing outside and whose writes to kernel knobs fail.
 
 An executor that runs unprivileged (the supervisor's choice on one machine, the image's user in

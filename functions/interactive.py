@@ -67,8 +67,8 @@ class _Relay:
 class Exchange:
     """What both sides did: their outcomes, and the transcript when one was asked for."""
 
-    solution: sandbox.Outcome
-    interactor: sandbox.Outcome
+    solution: sandbox.RunOutcome
+    interactor: sandbox.RunOutcome
     solution_output_exceeded: bool
     interactor_output_exceeded: bool
     transcript: str | None
@@ -81,7 +81,7 @@ def run(solution: Side, interactor: Side, *, keep_transcript: bool) -> Exchange:
     int_in_r, int_in_w = os.pipe()
     int_out_r, int_out_w = os.pipe()
     relay = _Relay(solution.limits.output_bytes, interactor.limits.output_bytes, keep_transcript)
-    outcomes: dict[str, sandbox.Outcome] = {}
+    outcomes: dict[str, sandbox.RunOutcome] = {}
     errors: list[BaseException] = []
 
     def side(name: str, which: Side, stdin_fd: int, stdout_fd: int) -> None:

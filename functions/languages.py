@@ -2,6 +2,12 @@
 
 The registry is data, not code, so adding a language never touches the sandbox or the runner.
 A language whose toolchain is not installed is left out of the served set (and said so).
+
+It is also the only place a language is described: what other programs call it (Judge0's ids,
+Piston's names, the file extensions the CLI guesses from) is read from the same entry by
+ingress/judge0/language_ids.py, ingress/piston/runtimes.py and sentinel/language_names.py, so
+this module imports nothing but the standard library (the ingress and the CLI import it, and
+nothing else of functions/).
 """
 
 from __future__ import annotations
@@ -17,6 +23,26 @@ from functools import cached_property
 from pathlib import Path
 
 REGISTRY_PATH = Path(__file__).with_name("languages.toml")
+
+
+@dataclass(frozen=True)
+class Judge0Names:
+    """The language in Judge0's API: its ids (clients hard-code them: 71 is Python), the name
+    pattern its list shows ({version} is the executor's), and Judge0's file name for it."""
+
+    ids: tuple[int, ...]
+    name: str
+    source_file: str
+
+
+@dataclass(frozen=True)
+class PistonNames:
+    """The language in Piston's API: Piston's name for it (C++ is "c++"), the `runtime` Piston
+    names when one language has several (javascript on node), and Piston's aliases."""
+
+    language: str
+    runtime: str | None = None
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,25 @@ class Language:
     compiler_options: tuple[str, ...] = ()
     support_files: Mapping[str, str] = field(default_factory=dict)
     precompiled: Mapping[str, object] = field(default_factory=dict)
+    # The compile step builds what `run` runs (an executable, bytecode, JavaScript from
+    # TypeScript), not only a syntax check: Piston shows a compile stage for these.
+    builds: bool = False
+    # File extensions of this language's sources besides source_file's and source_suffixes'
+    # (the CLI guesses a file's language from them: `extensions`).
+    more_extensions: tuple[str, ...] = ()
+    judge0: Judge0Names | None = None  # None: Judge0 has no id for the language
+    piston: PistonNames | None = None  # None: Piston knows it by its id, with no aliases of its own
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Every file extension a source of this language has (lower case, with the dot)."""
+        found = [Path(self.source_file).suffix, *self.source_suffixes, *self.more_extensions]
+        return tuple(dict.fromkeys(e.lower() for e in found if e))
+
+    @property
+    def native(self) -> bool:
+        """The program that runs is the executable its build left in /box (C, C++, Go...)."""
+        return bool(self.run) and self.run[0].startswith("/box/")
 
     def source_name(self, code: str, default: str | None = None) -> str:
         """The file the entry point is written to: Java's must be named after its public class;
@@ -181,6 +226,10 @@ def _language(key: str, table: dict[str, object]) -> Language:
     assert isinstance(support, dict), f"{key}.support_files must be a table"
     precompiled = table.get("precompiled", {})
     assert isinstance(precompiled, dict), f"{key}.precompiled must be a table"
+    judge0 = table.get("judge0")
+    assert judge0 is None or isinstance(judge0, dict), f"{key}.judge0 must be a table"
+    piston = table.get("piston")
+    assert piston is None or isinstance(piston, dict), f"{key}.piston must be a table"
     return Language(
         id=key,
         display_name=str(table.get("display_name", key)),
@@ -208,4 +257,29 @@ def _language(key: str, table: dict[str, object]) -> Language:
         compiler_options=strings("compiler_options"),
         support_files={str(k): str(v) for k, v in support.items()},
         precompiled=dict(precompiled),
+        builds=bool(table.get("builds", False)),
+        more_extensions=strings("extensions"),
+        judge0=_judge0(key, judge0) if judge0 is not None else None,
+        piston=_piston(key, piston) if piston is not None else None,
+    )
+
+
+def _judge0(key: str, table: dict[str, object]) -> Judge0Names:
+    ids = table.get("ids")
+    assert isinstance(ids, list) and ids, f"{key}.judge0.ids must be a list of Judge0's ids"
+    return Judge0Names(
+        ids=tuple(int(i) for i in ids),
+        name=str(table["name"]),
+        source_file=str(table["source_file"]),
+    )
+
+
+def _piston(key: str, table: dict[str, object]) -> PistonNames:
+    aliases = table.get("aliases", [])
+    assert isinstance(aliases, list), f"{key}.piston.aliases must be a list"
+    runtime = table.get("runtime")
+    return PistonNames(
+        language=str(table.get("language", key)),
+        runtime=str(runtime) if runtime is not None else None,
+        aliases=tuple(str(a) for a in aliases),
     )

@@ -3,11 +3,12 @@
 Why two: the kernel mounts a fresh procfs inside a user namespace only where the procfs already
 mounted is fully visible. A container runtime's default /proc is not (it covers /proc/kcore,
 /proc/keys, /proc/sys and others: Kubernetes' `procMount: Default`), so in a pod bwrap's
-`--proc` fails with EPERM (../shared/FACTS.md), and stock Knative allows neither
-`procMount: Unmasked` nor `hostUsers: false`. Binding the container's own /proc instead would
-show the sandbox every process of the pod under the same uid: the executor and the other runs,
-with their memory, files and working directories. So where a fresh procfs is refused, the
-sandbox gets no procfs at all: a read-only tmpfs holding only what programs commonly look for,
+`--proc` fails with EPERM (seen under podman with runc's default masked /proc), and stock
+Knative allows neither `procMount: Unmasked` nor `hostUsers: false`. Binding the container's own
+/proc instead would show the sandbox every process of the pod under the same uid: the executor
+and the other runs, with their memory, files and working directories. So where a fresh procfs is
+refused, the sandbox gets no procfs at all: a read-only tmpfs holding only what programs
+commonly look for,
 
 - `/proc/self/exe`, a link to the program's own binary (the Java launcher finds libjli through
   it; rustc, Node and Go ask it for their own path);

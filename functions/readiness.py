@@ -16,7 +16,7 @@ from functions import sandbox
 
 log = structlog.get_logger(__name__)
 _PROBE = ("/bin/true",)
-_LIMITS = sandbox.Limits(cpu_ms=2000, wall_ms=10_000, memory_kb=64 * 1024, output_bytes=4096)
+_LIMITS = sandbox.RunLimits(cpu_ms=2000, wall_ms=10_000, memory_kb=64 * 1024, output_bytes=4096)
 RETRY_S = 5.0
 
 

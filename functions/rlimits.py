@@ -59,7 +59,7 @@ Rlimits = tuple[tuple[int, int, int], ...]
 
 @dataclass(frozen=True)
 class Wanted:
-    """What the rlimits are made from (a subset of functions/sandbox.py's Limits)."""
+    """What the rlimits are made from (a subset of functions/sandbox.py's RunLimits)."""
 
     cpu_ms: int
     memory_kb: int

@@ -63,7 +63,7 @@ def cache_for(settings: ExecutorSettings) -> compile_cache.CompileCache:
 
 def run_limits(
     submission: Submission, language: Language, settings: ExecutorSettings
-) -> sandbox.Limits:
+) -> sandbox.RunLimits:
     """The submission's limits, else the language's defaults, else the server's; all clamped."""
     asked, own = submission.limits, language.limits
     cpu_ms = asked.cpu_time_ms or own.get("cpu_ms") or settings.default_cpu_ms
@@ -73,7 +73,7 @@ def run_limits(
     processes = asked.processes or own.get("processes") or settings.default_processes
     file_size_kb = asked.file_size_kb or settings.default_file_size_kb
     stack_kb = asked.stack_kb or settings.default_stack_kb
-    return sandbox.Limits(
+    return sandbox.RunLimits(
         cpu_ms=min(cpu_ms, settings.max_cpu_ms),
         wall_ms=min(wall_ms, settings.max_wall_ms),
         memory_kb=min(memory_mb, settings.max_memory_mb) * 1024,
@@ -89,7 +89,7 @@ def run_limits(
 
 def compile_limits(
     language: Language, settings: ExecutorSettings, submission: Submission | None = None
-) -> sandbox.Limits:
+) -> sandbox.RunLimits:
     """Compilers get their own, larger limits (the server's are the default and the maximum):
     a compile bomb is stopped like a run.
 
@@ -100,7 +100,7 @@ def compile_limits(
     cpu_ms = (asked and asked.compile_cpu_time_ms) or settings.compile_cpu_ms
     wall_ms = (asked and asked.compile_wall_time_ms) or settings.compile_wall_ms
     memory_mb = (asked and asked.compile_memory_mb) or settings.compile_memory_mb
-    limits = sandbox.Limits(
+    limits = sandbox.RunLimits(
         cpu_ms=min(cpu_ms, settings.compile_cpu_ms),
         wall_ms=min(wall_ms, settings.compile_wall_ms),
         memory_kb=min(memory_mb, settings.compile_memory_mb) * 1024,
@@ -229,7 +229,7 @@ def _prepare_program(
     settings: ExecutorSettings,
     work: Path,
     catalog: dict[str, Language] | None,
-) -> tuple[Language, Path, str, sandbox.Limits] | str:
+) -> tuple[Language, Path, str, sandbox.RunLimits] | str:
     """The submission's checker or interactor, compiled (through the compile cache, like any
     compile): its language, box, entry file and limits; or why it cannot judge, which is the
     problem setter's fault, never the submission's."""
@@ -376,14 +376,14 @@ def _compile_staged(
     return _Compiled(written.entry, stage, message)
 
 
-def _limits_key(limits: sandbox.Limits) -> list[str]:
+def _limits_key(limits: sandbox.RunLimits) -> list[str]:
     """The limits a compile ran under, for its cache key: the same source compiled under other
     limits is another compile (a compiler short of memory fails, and that is not the source's
     fault)."""
     return [f"cpu={limits.cpu_ms}", f"wall={limits.wall_ms}", f"memory={limits.memory_kb}"]
 
 
-def _run_verdict_of(outcome: sandbox.Outcome, limits: sandbox.Limits) -> Verdict:
+def _run_verdict_of(outcome: sandbox.RunOutcome, limits: sandbox.RunLimits) -> Verdict:
     """The verdict of a compile step that runs the submission's own code (perl's BEGIN blocks)
     and was stopped by the run's limits: what the same stop would be for a run."""
     if outcome.wall_timed_out or outcome.cpu_ms > limits.cpu_ms:
@@ -397,7 +397,7 @@ def _run_verdict_of(outcome: sandbox.Outcome, limits: sandbox.Limits) -> Verdict
     return "runtime_error"
 
 
-def _stopped_by(outcome: sandbox.Outcome, limits: sandbox.Limits) -> str:
+def _stopped_by(outcome: sandbox.RunOutcome, limits: sandbox.RunLimits) -> str:
     """Which limit ended a compile step, if one did ("" for an ordinary compile error)."""
     if outcome.wall_timed_out:
         return f"wall time limit of {limits.wall_ms} ms"
@@ -418,7 +418,7 @@ def _run_case(
     submission: Submission,
     case: TestCase,
     language: Language,
-    limits: sandbox.Limits,
+    limits: sandbox.RunLimits,
     box: Path,
     source: str,
     checker: special_judge.SetterProgram | None = None,
@@ -428,7 +428,7 @@ def _run_case(
     if submission.redirect_stderr_to_stdout:
         argv = (*_REDIRECT, *argv)
     tolerance = checkers.Tolerance(submission.absolute_tolerance, submission.relative_tolerance)
-    runs: list[tuple[sandbox.Outcome, str]] = []
+    runs: list[tuple[sandbox.RunOutcome, str]] = []
     for _ in range(submission.number_of_runs):
         outcome = sandbox.run(
             argv,
@@ -491,7 +491,7 @@ def _run_exchange(
     submission: Submission,
     case: TestCase,
     language: Language,
-    limits: sandbox.Limits,
+    limits: sandbox.RunLimits,
     box: Path,
     source: str,
     interactor: special_judge.SetterProgram,

@@ -14,9 +14,9 @@ exported as BPF once per process; each run hands bubblewrap a memfd with those b
 Sockets: only AF_UNIX (socket and socketpair), every other family answers EAFNOSUPPORT. The
 network namespace has no route out, but it does not cover AF_VSOCK (the hypervisor side and
 other sandboxes on VM-based nodes), and a loopback TCP socket's buffers are memory the v1 memory
-cgroup does not charge (../shared/FACTS.md). No registered language needs another family to
-run: glibc's resolver and Go's net package fail over to an error, which is what a program
-without network must see anyway.
+cgroup does not charge (hundreds of MB can sit there, outside the run's limit). No registered
+language needs another family to run: glibc's resolver and Go's net package fail over to an
+error, which is what a program without network must see anyway.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Side:
     """One sandboxed program of a test: its command line, limits, box and environment."""
 
     argv: tuple[str, ...]
-    limits: sandbox.Limits
+    limits: sandbox.RunLimits
     box: Path
     env: dict[str, str]
     ro_paths: tuple[str, ...]
@@ -86,7 +86,7 @@ class SetterProgram:
     language: Language
     box: Path
     entry: str
-    limits: sandbox.Limits
+    limits: sandbox.RunLimits
 
     def side(self, work: Path, files: dict[str, str]) -> Side:
         """Its run for one test: a copy of its box with `files` added (in `work`, removed by
@@ -124,8 +124,8 @@ class SetterProgram:
 
 
 def judgement(
-    outcome: sandbox.Outcome,
-    limits: sandbox.Limits,
+    outcome: sandbox.RunOutcome,
+    limits: sandbox.RunLimits,
     case_points: float | None,
     out_of_memory: tuple[str, ...] = (),
     uncaught_error: tuple[str, ...] = (),

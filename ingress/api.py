@@ -293,14 +293,15 @@ def load() -> Response:
     prefix = services.settings.eventing.key_prefix
     languages: dict[str, dict[str, int]] = {}
     for trigger in services.triggers:
-        if trigger.language and trigger.filters.get("type") == contract.REQUESTED:
-            waiting, active = backlog(services.redis, keys.trigger_stream(prefix, trigger.name))
-            entry = languages.setdefault(
-                trigger.language,
-                {"waiting": 0, "active": 0, **services.store.counters(trigger.language)},
-            )
-            entry["waiting"] += waiting
-            entry["active"] += active
+        if not trigger.serves():
+            continue
+        language = str(trigger.language)
+        waiting, active = backlog(services.redis, keys.trigger_stream(prefix, trigger.name))
+        entry = languages.setdefault(
+            language, {"waiting": 0, "active": 0, **services.store.counters(language)}
+        )
+        entry["waiting"] += waiting
+        entry["active"] += active
     fields = ("waiting", "active", "completed", "failed", "totalJobs")
     totals = {name: sum(v[name] for v in languages.values()) for name in fields}
     containers = [

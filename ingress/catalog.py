@@ -2,10 +2,12 @@
 
 What runs is decided by routing: a language is offered when a trigger routes its requested
 events to an executor. Display names, versions and aliases come from the executors themselves
-(GET /languages on each), fetched lazily and cached, since the registry lives in functions/ and
-the ingress may not import it. An executor that cannot be reached leaves its languages listed
-with what the triggers know. An executor that answers but names a language as unavailable (its
-toolchain is not installed there) has it left out of the list and refused by name.
+(GET /languages on each), fetched lazily and cached: which toolchains are installed, and their
+versions, only an executor knows (the other names of a language, Judge0's and Piston's, are read
+from the registry: ingress/judge0/language_ids.py, ingress/piston/runtimes.py). An executor that
+cannot be reached leaves its languages listed with what the triggers know. An executor that
+answers but names a language as unavailable (its toolchain is not installed there) has it left
+out of the list and refused by name.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import requests
 import structlog
 from pydantic.alias_generators import to_camel
 
-from eventing.contract import REQUESTED, ExecutorLimits
+from eventing.contract import ExecutorLimits
 from eventing.triggers import Trigger
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class SandboxLimits(ExecutorLimits):
+class ReportedLimits(ExecutorLimits):
     """An executor's default and maximum limits, as it reports them in GET /languages, for the
     compatibility APIs to describe (Judge0's /config_info) and default to (Piston). Until an
     executor has answered, the executor's documented defaults (eventing/contract.py)."""
@@ -49,7 +51,7 @@ class SandboxLimits(ExecutorLimits):
         }
 
     @classmethod
-    def from_report(cls, report: dict[str, Any]) -> SandboxLimits:
+    def from_report(cls, report: dict[str, Any]) -> ReportedLimits:
         """From the executor's camelCase `limits`; a key it does not report keeps its default."""
         known = {f.name: to_camel(f.name) for f in fields(cls)}
         return cls(**{name: int(report[key]) for name, key in known.items() if key in report})
@@ -59,17 +61,13 @@ class LanguageCatalog:
     """Languages by id, with aliases and descriptions cached for `ttl_s` seconds."""
 
     def __init__(self, triggers: Sequence[Trigger], ttl_s: int) -> None:
-        self.routes = {
-            t.language: t.subscriber
-            for t in triggers
-            if t.language and t.filters.get("type") == REQUESTED
-        }
+        self.routes = {str(t.language): t.subscriber for t in triggers if t.serves()}
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._fetched_at = float("-inf")
         self._described: dict[str, dict[str, Any]] = {}
         self._unavailable: dict[str, dict[str, Any]] = {}
-        self._limits: dict[str, SandboxLimits] = {}
+        self._limits: dict[str, ReportedLimits] = {}
 
     def names(self) -> list[str]:
         """Ids of the languages that have an executor route."""
@@ -121,7 +119,7 @@ class LanguageCatalog:
             if name not in unavailable
         ]
 
-    def limits(self, language: str | None = None) -> SandboxLimits:
+    def limits(self, language: str | None = None) -> ReportedLimits:
         """The limits of the executor that runs `language` (without one: python's executor, else
         any), as it last reported them; the documented defaults until one has answered."""
         self.describe()
@@ -129,14 +127,14 @@ class LanguageCatalog:
             reported = dict(self._limits)
         if language in reported:
             return reported[language]
-        return reported.get("python") or next(iter(reported.values()), SandboxLimits())
+        return reported.get("python") or next(iter(reported.values()), ReportedLimits())
 
     def _fetch(
         self,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, SandboxLimits]]:
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, ReportedLimits]]:
         found: dict[str, dict[str, Any]] = {}
         unavailable: dict[str, dict[str, Any]] = {}
-        limits: dict[str, SandboxLimits] = {}
+        limits: dict[str, ReportedLimits] = {}
         for url in sorted(set(self.routes.values())):
             try:
                 response = requests.get(f"{url}/languages", timeout=2)
@@ -150,7 +148,7 @@ class LanguageCatalog:
                 if entry.get("name") in self.routes:
                     found[entry["name"]] = entry
                     if isinstance(reported, dict):
-                        limits[entry["name"]] = SandboxLimits.from_report(reported)
+                        limits[entry["name"]] = ReportedLimits.from_report(reported)
             for entry in response.json().get("unavailable", []):
                 if entry.get("name") in self.routes and entry["name"] not in found:
                     unavailable[entry["name"]] = entry

@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from eventing import contract
 from ingress import shapes
-from ingress.catalog import SandboxLimits
+from ingress.catalog import ReportedLimits
 from ingress.judge0 import shapes as judge0_shapes
 from ingress.piston import shapes as piston_shapes
 from ingress.settings import IngressSettings
@@ -274,7 +274,7 @@ def document(
         for path, methods in _operations(settings).items()
     }
     components: dict[str, Any] = {
-        "schemas": _components(settings, offered or [], maxima or SandboxLimits().maxima())
+        "schemas": _components(settings, offered or [], maxima or ReportedLimits().maxima())
     }
     if keyed:
         components["securitySchemes"] = {

@@ -47,9 +47,7 @@ def headroom(services: Services, languages: Counter[str]) -> dict[str, int]:
         depth = services.depths.estimate(language, cap)
         if depth is None:
             streams = [
-                keys.trigger_stream(prefix, t.name)
-                for t in services.triggers
-                if t.language == language and t.filters.get("type") == contract.REQUESTED
+                keys.trigger_stream(prefix, t.name) for t in services.triggers if t.serves(language)
             ]
             depth = max((int(services.redis.xlen(stream)) for stream in streams), default=0)
             services.depths.observed(language, depth)

@@ -14,7 +14,7 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
-from sentinel.languages import NATIVE, canonical
+from sentinel.language_names import NATIVE, canonical
 
 SHELL_SYNTAX = re.compile(r"[|<>`]|\$\(")
 STEP_SEPARATOR = re.compile(r"&&|;|\n")

@@ -21,11 +21,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sentinel import languages, reports
+from sentinel import language_names, reports
 from sentinel.client import Client, ServiceError
-from sentinel.grading import Grade, grade
 from sentinel.progress import Spinner
 from sentinel.settings import CliSettings
+from sentinel.suite_grading import Grade, grade
 from sentinel.testsuite import SuiteError, load
 
 
@@ -258,9 +258,9 @@ def _read_stdin(name: str | None) -> str:
 def _language(args: argparse.Namespace) -> str:
     if args.language:
         return str(args.language)
-    guessed = languages.guess(args.file)
+    guessed = language_names.guess(args.file)
     if guessed is None:
-        known = ", ".join(sorted(languages.EXTENSIONS))
+        known = ", ".join(sorted(language_names.EXTENSIONS))
         raise UsageError(
             f"cannot tell the language of {args.file} from its extension ({known}); pass --language"
         )

@@ -15,7 +15,7 @@ import socket
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from sentinel.grading import Grade, Outcome
+from sentinel.suite_grading import CaseOutcome, Grade
 
 # Characters XML 1.0 allows: tab, LF, CR, and U+0020 onwards minus surrogates and U+FFFE/F.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -104,7 +104,7 @@ def junit_xml(grade: Grade, suite_name: str) -> bytes:
     return document + b"\n"
 
 
-def _testcase(suite: ET.Element, outcome: Outcome, classname: str) -> None:
+def _testcase(suite: ET.Element, outcome: CaseOutcome, classname: str) -> None:
     case = ET.SubElement(
         suite,
         "testcase",

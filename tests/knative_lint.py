@@ -3,7 +3,7 @@
 Why: the CRD schema (validated with jsonschema in test_manifests.py) accepts a ksvc that the
 webhook rejects at `kubectl apply`: bad autoscaling annotation values, a timeout above
 config-defaults' ceiling, reserved ports and env vars, feature-flagged pod fields. The limits
-are read from Knative's own ConfigMaps in ../shared/schemas/knative/serving (their `_example`
+are read from Knative's own ConfigMaps in tests/schemas/knative/serving (their `_example`
 blocks document every default), so the rules follow the Knative release we validate against.
 Each function returns problems as "<name>: <what>" strings; empty means clean.
 """

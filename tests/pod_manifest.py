@@ -3,7 +3,7 @@
 Why derived and not written out: the claim "the executor works in a pod as its manifest runs
 it" is only as good as the match between the manifest and the podman command; reading the
 securityContext, resources, volumes and environment from the manifest makes a change there a
-change of what tests/test_pod.py runs. No Kubernetes runs here (../shared/FACTS.md); podman
+change of what tests/test_pod.py runs. No Kubernetes runs on these machines; podman
 with runc reproduces the container-level parts: the user, dropped capabilities,
 no_new_privs, the read-only root, the seccomp profile, the runtime's default masked /proc
 (`procMount: Default`), the memory and CPU limits, emptyDir volumes (as tmpfs) and the env.

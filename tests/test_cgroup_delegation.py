@@ -32,7 +32,7 @@ NOBODY = (65534, 65534)
 CHILD = """import json, os
 from functions import sandbox
 bomb = "a = []\\nwhile True:\\n    a.append(bytearray(1 << 20))"
-limits = sandbox.Limits(cpu_ms=15000, wall_ms=30000, memory_kb=64 << 10, output_bytes=4096)
+limits = sandbox.RunLimits(cpu_ms=15000, wall_ms=30000, memory_kb=64 << 10, output_bytes=4096)
 outcome = sandbox.run(["/usr/bin/python3", "-c", bomb], limits=limits)
 print(json.dumps({"mode": sandbox.limits_mode(), "uid": os.getuid(),
                   "cgroup": open("/proc/self/cgroup").read().strip().split("::")[-1],

@@ -131,7 +131,7 @@ except OSError as e:
 
 @needs_groups
 def test_forks_stop_exactly_at_the_process_limit(record_property: pytest.RecordProperty) -> None:
-    limits = sandbox.Limits(
+    limits = sandbox.RunLimits(
         cpu_ms=15_000, wall_ms=30_000, memory_kb=256 << 10, output_bytes=4096, processes=16
     )
     outcome = sandbox.run(["/usr/bin/python3", "-c", FORKER], limits=limits)
@@ -174,7 +174,7 @@ def test_threads_burning_cpu_are_stopped_by_the_groups_cpu_time(
     box = tmp_path / "box"
     box.mkdir()
     (tmp_path / "main").rename(box / "main")
-    limits = sandbox.Limits(cpu_ms=1000, wall_ms=60_000, memory_kb=64 << 10, output_bytes=4096)
+    limits = sandbox.RunLimits(cpu_ms=1000, wall_ms=60_000, memory_kb=64 << 10, output_bytes=4096)
     outcome = sandbox.run(["/box/main"], limits=limits, box=box)
     record_property("cpu_ms", outcome.cpu_ms)
     # Stopped by the CPU time of all its threads (cpu.stat, cpuacct.usage), long before the wall.

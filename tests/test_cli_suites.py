@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel import classroom, languages
+from sentinel import classroom, language_names
 from sentinel.judging import MODES
 from sentinel.testsuite import SuiteError, load
 
@@ -59,11 +59,11 @@ def test_commands_that_cannot_be_mapped_are_refused(
 
 
 def test_language_from_extension_and_aliases() -> None:
-    assert [languages.guess(f"x{e}") for e in (".py", ".JS", ".cc", ".go", ".rs")] == [
+    assert [language_names.guess(f"x{e}") for e in (".py", ".JS", ".cc", ".go", ".rs")] == [
         "python", "javascript", "cpp", "go", "rust",
     ]  # fmt: skip
-    assert languages.guess("Makefile") is None
-    assert languages.canonical("Python3") == "python"
+    assert language_names.guess("Makefile") is None
+    assert language_names.canonical("Python3") == "python"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The executor Dockerfiles, Knative Services and execute triggers are the registry's, written by
 sentinel/deploy_files.py: stale copies fail here, and a language added to the registry alone
-gets all of them (shown on a copy of the repository's files, with a made-up language)."""
+gets all of them (shown on a copy of the repository's files, with a made-up language), and its
+names in Judge0's, Piston's and the CLI's tables, which are read from the registry at import."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ from pathlib import Path
 
 import yaml
 
+from functions.languages import load_registry
+from ingress.judge0 import language_ids as judge0
+from ingress.piston import runtimes as piston
 from sentinel import deploy_files
+from sentinel import language_names as cli
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_LANGUAGE = """
 [zig]
 display_name = "Zig"
 source_file = "main.zig"
+extensions = [".zon"]
+builds = true
+judge0 = {ids = [999], name = "Zig ({version})", source_file = "main.zig"}
+piston = {aliases = ["ziglang"]}
 version = ["/usr/bin/zig", "version"]
 compile = ["/usr/bin/zig", "build-exe", "-O", "ReleaseSafe", "{source}"]
 run = ["/box/main"]
@@ -83,3 +92,23 @@ def test_a_language_added_to_the_registry_gets_its_image_service_and_triggers(
     assert deploy_files.main([], repo) == 0
     assert not (repo / "containers" / "executor-zig" / "Dockerfile").exists()
     assert not (repo / "config" / "base" / "318-executor-zig.yaml").exists()
+
+
+def test_a_language_added_to_the_registry_gets_its_judge0_piston_and_cli_names(
+    tmp_path: Path,
+) -> None:
+    repo = _copy(tmp_path)
+    path = repo / "functions" / "languages.toml"
+    path.write_text(path.read_text() + NEW_LANGUAGE)
+    registry = load_registry(path)
+    assert judge0.Judge0Language(999, "Zig ({version})", "main.zig", "zig") in judge0.table(
+        registry
+    )
+    assert piston.piston_names(registry)["zig"] == ("zig", None, ("ziglang",))
+    assert "zig" in piston.compiled(registry)
+    assert cli.extensions(registry)[".zig"] == cli.extensions(registry)[".zon"] == "zig"
+    assert "zig" in cli.native(registry)
+    # The repository's own tables are the same functions of the repository's registry.
+    assert judge0.table(load_registry()) == judge0.TABLE
+    assert piston.piston_names(load_registry()) == piston.PISTON_NAMES
+    assert cli.extensions(load_registry()) == cli.EXTENSIONS

@@ -7,12 +7,12 @@ import signal
 import pytest
 
 from functions.grading import matches, trimmed_lines, verdict
-from functions.sandbox import Limits, Outcome
+from functions.sandbox import RunLimits, RunOutcome
 
-LIMITS = Limits(cpu_ms=1000, wall_ms=2000, memory_kb=65536, output_bytes=1024)
+LIMITS = RunLimits(cpu_ms=1000, wall_ms=2000, memory_kb=65536, output_bytes=1024)
 
 
-def outcome(**changes: object) -> Outcome:
+def outcome(**changes: object) -> RunOutcome:
     base: dict[str, object] = {
         "stdout": b"",
         "stderr": b"",
@@ -25,7 +25,7 @@ def outcome(**changes: object) -> Outcome:
         "output_exceeded": False,
     }
     base.update(changes)
-    return Outcome(**base)  # type: ignore[arg-type]
+    return RunOutcome(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

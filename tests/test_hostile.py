@@ -871,7 +871,7 @@ def test_distinct_command_lines_keep_a_bounded_number_of_prepared_sandboxes() ->
 def test_a_prepared_sandbox_never_released_runs_nothing(tmp_path: Path) -> None:
     """A sandbox set up ahead and never given its run (the executor died first) never execs its
     program: the program here would print, and nothing comes out before or after its end."""
-    limits = sandbox.Limits(cpu_ms=1000, wall_ms=5000, memory_kb=64 << 10, output_bytes=4096)
+    limits = sandbox.RunLimits(cpu_ms=1000, wall_ms=5000, memory_kb=64 << 10, output_bytes=4096)
     key = (("/bin/sh", "-c", "echo ran"), (), (limits.tmp_bytes, 2 << 20, ()), None, procfs.mode())
     prepared = sandbox._Prepared.spawn(key, sandbox.delegation())
     try:

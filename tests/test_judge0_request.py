@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from ingress.catalog import SandboxLimits
+from ingress.catalog import ReportedLimits
 from ingress.judge0 import translate
 from ingress.settings import IngressSettings
 
 LANGUAGES = {71: "python", 50: "c"}
 SETTINGS = IngressSettings()
-SANDBOX = SandboxLimits()
+SANDBOX = ReportedLimits()
 MAX_CPU = translate.config_limits(SANDBOX)["max_cpu_time_limit"]
 
 

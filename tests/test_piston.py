@@ -1,7 +1,8 @@
 """The Piston v2 surface (/api/v2): every language both systems have runs a program in the
 manner of Piston's package tests (it prints OK when the runtime behaves), and requests and
-responses have the fields and types Piston's docs/api-v2.md lists. Real HTTP, real `stack`; the
-refusals, which no executor answers, in-process (`api`, tests/conftest.py)."""
+responses have the fields and types Piston's v2 API documentation lists
+(api-v2.md in engineer-man/piston). Real HTTP, real `stack`; the refusals, which no executor
+answers, in-process (`api`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _execute(stack: Stack, body: dict[str, Any]) -> requests.Response:
 
 
 def _is_stage(stage: Any) -> None:
-    """The fields docs/api-v2.md lists for a stage, and the types Piston gives them."""
+    """The fields Piston's API documentation lists for a stage, and the types Piston gives them."""
     assert isinstance(stage, dict)
     for key in ("stdout", "stderr", "output"):
         assert isinstance(stage[key], str), key
@@ -113,7 +114,8 @@ def test_runtimes_have_the_documented_fields(stack: Stack) -> None:
 
 
 def test_the_documented_request_fields_are_all_accepted(stack: Stack) -> None:
-    """Every request field of docs/api-v2.md at once; the answer has every response field."""
+    """Every request field of Piston's API documentation at once; the answer has every
+    response field."""
     body = {
         "language": "py",
         "version": "3.x",

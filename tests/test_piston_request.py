@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from ingress.catalog import SandboxLimits
+from ingress.catalog import ReportedLimits
 from ingress.piston import translate
 from ingress.piston.runtimes import Runtime
 
 PYTHON = Runtime("python", "python", "3.11.2", ("py",), None)
-SANDBOX = SandboxLimits()
+SANDBOX = ReportedLimits()
 MAIN = [{"content": "print(1)"}]
 
 

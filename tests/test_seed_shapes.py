@@ -1,4 +1,4 @@
-"""The seed's documented answers, field for field (DESIGN.md, "The public API"): a client written
+"""The seed's documented answers, field for field (docs/api.md quotes them): a client written
 against the seed's examples reads every field it expects, with the type it expects. Our
 additions may sit beside them; nothing of the seed's may be missing or renamed.
 
@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import Stack
 
-# The seed's examples, as DESIGN.md quotes them.
+# The seed's examples, field for field (docs/api.md lists the same fields).
 HEALTH = {
     "status": "healthy",
     "timestamp": "2026-01-01T00:00:00.000Z",

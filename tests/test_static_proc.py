@@ -144,7 +144,7 @@ def test_mono_cannot_start_under_the_static_proc(static_proc: None) -> None:
     aborts before the program's first line."""
     result = sandbox.run(
         ["/usr/bin/mono", "/usr/lib/mono/4.5/mcs.exe", "--version"],
-        limits=sandbox.Limits(cpu_ms=10_000, wall_ms=20_000, memory_kb=512 * 1024,
+        limits=sandbox.RunLimits(cpu_ms=10_000, wall_ms=20_000, memory_kb=512 * 1024,
                               output_bytes=65536, address_space=False),
         ro_paths=["/etc/mono"],
     )  # fmt: skip

@@ -20,7 +20,7 @@ from eventing import contract, keys, strictjson
 from ingress import submissions, validation
 from ingress.backlog import backlog
 from ingress.errors import ApiError, respond
-from ingress.judge0 import languages, shapes, statuses, translate
+from ingress.judge0 import language_ids, shapes, statuses, translate
 from ingress.services import key_matches, services, spend
 
 judge0 = Blueprint("judge0", __name__, url_prefix="/judge0")
@@ -118,12 +118,12 @@ def _accept(
 
 
 def _offered() -> dict[int, str]:
-    return {jid: entry[0] for jid, entry in languages.offered(services().catalog).items()}
+    return {jid: entry[0] for jid, entry in language_ids.offered(services().catalog).items()}
 
 
 def _render(record: dict[str, Any], fields: list[str], base64_encoded: bool) -> dict[str, Any]:
     echo = json.loads(record.get(translate.RECORD_FIELD) or "{}")
-    name = languages.language_name(services().catalog, int(echo.get("language_id") or 0))
+    name = language_ids.language_name(services().catalog, int(echo.get("language_id") or 0))
     return translate.render(record, fields, base64_encoded, name)
 
 
@@ -234,7 +234,7 @@ def language_list() -> Response:
     """[{id, name}] of the offered Judge0 ids, by name as Judge0 orders them."""
     entries = [
         shapes.Judge0LanguageRef.model_validate(entry)
-        for _, entry in languages.offered(services().catalog).values()
+        for _, entry in language_ids.offered(services().catalog).values()
     ]
     return jsonify([e.wire() for e in sorted(entries, key=lambda e: (e.name, e.id or 0))])
 
@@ -243,7 +243,7 @@ def language_list() -> Response:
 def language(language_id: int) -> Response:
     """One language: {id, name, is_archived, source_file, compile_cmd, run_cmd}. Sentinel's
     commands live in its executors' registry, so the two *_cmd are null."""
-    entry = languages.offered(services().catalog).get(language_id)
+    entry = language_ids.offered(services().catalog).get(language_id)
     if entry is None:
         raise ApiError(404, "language not found")
     return jsonify(
@@ -251,7 +251,7 @@ def language(language_id: int) -> Response:
             id=language_id,
             name=entry[1]["name"],
             is_archived=False,
-            source_file=languages.BY_ID[language_id].source_file,
+            source_file=language_ids.BY_ID[language_id].source_file,
             compile_cmd=None,
             run_cmd=None,
         ).wire()
@@ -371,7 +371,7 @@ def workers() -> Response:
     prefix = svc.settings.eventing.key_prefix
     waiting = working = 0
     for trigger in svc.triggers:
-        if trigger.language and trigger.filters.get("type") == contract.REQUESTED:
+        if trigger.serves():
             w, a = backlog(svc.redis, keys.trigger_stream(prefix, trigger.name))
             waiting += w
             working += a

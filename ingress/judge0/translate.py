@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eventing import contract
-from ingress.catalog import SandboxLimits
+from ingress.catalog import ReportedLimits
 from ingress.judge0 import encoding, statuses
 from ingress.judge0.request import (
     NUMBERS,
@@ -69,7 +69,7 @@ def requested_fields(raw: str | None) -> list[str] | str:
     return wanted
 
 
-def config_limits(sandbox: SandboxLimits) -> dict[str, Any]:
+def config_limits(sandbox: ReportedLimits) -> dict[str, Any]:
     """The defaults and maxima /config_info shows and requests are checked against."""
     return {
         "cpu_time_limit": sandbox.default_cpu_ms / 1000,
@@ -95,7 +95,7 @@ def parse(
     body: Any,
     base64_encoded: bool,
     settings: IngressSettings,
-    sandbox: SandboxLimits,
+    sandbox: ReportedLimits,
     languages: dict[int, str],
 ) -> tuple[contract.SubmissionRequest, dict[str, Any]]:
     """A Judge0 submission body -> (the Sentinel request, the fields Judge0 echoes back).

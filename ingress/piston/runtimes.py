@@ -1,61 +1,47 @@
 """Piston's names for Sentinel's languages, and which of them have a compile stage.
 
-Piston calls C++ "c++" and R "rscript", and names a `runtime` when one language has several
-(javascript on node). A Piston client sends Piston's names or aliases; Sentinel's own ids and
-aliases are accepted too (they are listed as aliases). `compile` appears in a response for the
-languages Sentinel builds into an artifact (C, C++, Java, Go, Rust, ...); the syntax checks
-Sentinel runs for Python and JavaScript are not a stage in Piston, so their errors show in `run`.
+Piston calls C++ "c++", and names a `runtime` when one language has several (javascript on
+node): each language's registry entry says so (`piston` in functions/languages.toml), read from
+there at import. A Piston client sends Piston's names or aliases; Sentinel's own ids and aliases
+are accepted too (they are listed as aliases). `compile` appears in a response for the languages
+Sentinel builds into an artifact (the registry's `builds`: C, C++, Java, Go, Rust, ...); the
+syntax checks Sentinel runs for Python and JavaScript are not a stage in Piston, so their errors
+show in `run`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import semantic_version
 
+from functions.languages import Language, PistonNames, load_registry
 from ingress.catalog import LanguageCatalog
 from ingress.piston.shapes import PistonRuntime
 
-# Sentinel id -> (Piston language, runtime or None, Piston's aliases).
-PISTON_NAMES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
-    "bash": ("bash", None, ("sh",)),
-    "c": ("c", "gcc", ("gcc",)),
-    "cpp": ("c++", "gcc", ("cpp", "g++")),
-    "csharp": ("csharp", "mono", ("mono", "mono-csharp", "mono-c#", "mono-cs", "c#", "cs")),
-    "fortran": ("fortran", "gcc", ("fortran", "f90")),
-    "go": ("go", None, ("go", "golang")),
-    "haskell": ("haskell", None, ("haskell", "hs")),
-    "java": ("java", None, ()),
-    "javascript": ("javascript", "node", ("node-javascript", "node-js", "javascript", "js")),
-    "kotlin": ("kotlin", None, ("kt",)),
-    "lua": ("lua", None, ()),
-    "pascal": ("pascal", None, ("freepascal", "pp", "pas")),
-    "perl": ("perl", None, ("pl",)),
-    "php": ("php", None, ()),
-    "python": ("python", None, ("py", "py3", "python3", "python3.11")),
-    "r": ("rscript", None, ("r",)),
-    "ruby": ("ruby", None, ("ruby3", "rb")),
-    "rust": ("rust", None, ("rs",)),
-    "sqlite3": ("sqlite3", None, ("sqlite", "sql")),
-    "typescript": ("typescript", None, ("ts", "node-ts", "tsc")),
-}
-COMPILED = frozenset(
-    {
-        "c",
-        "cpp",
-        "csharp",
-        "fortran",
-        "go",
-        "haskell",
-        "java",
-        "kotlin",
-        "pascal",
-        "rust",
-        "typescript",
-    }
-)
+
+def piston_names(
+    registry: Mapping[str, Language],
+) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    """Sentinel id -> (Piston language, runtime or None, Piston's aliases)."""
+    found = {}
+    for key, language in registry.items():
+        names = language.piston or PistonNames(key)
+        found[key] = (names.language, names.runtime, names.aliases)
+    return found
+
+
+def compiled(registry: Mapping[str, Language]) -> frozenset[str]:
+    """The languages whose Piston answer has a compile stage (the registry's `builds`)."""
+    return frozenset(key for key, language in registry.items() if language.builds)
+
+
+_REGISTRY = load_registry()
+PISTON_NAMES = piston_names(_REGISTRY)
+COMPILED = compiled(_REGISTRY)
 _SEMVER = re.compile(r"\d+(?:\.\d+)*")
 
 

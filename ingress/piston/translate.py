@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eventing import contract
-from ingress.catalog import SandboxLimits
+from ingress.catalog import ReportedLimits
 from ingress.piston.request import PistonContext, PistonExecuteRequest, first_refusal
 from ingress.piston.runtimes import COMPILED, Runtime
 from ingress.piston.shapes import PistonExecuteResponse, PistonStage
@@ -31,7 +31,7 @@ class PistonError(Exception):
 
 
 def parse(
-    body: dict[str, Any], runtime: Runtime, sandbox: SandboxLimits
+    body: dict[str, Any], runtime: Runtime, sandbox: ReportedLimits
 ) -> contract.SubmissionRequest:
     """A Piston execute body -> the Sentinel request. Raises PistonError (400): Piston's checks
     are the model's (ingress/piston/request.py), against `sandbox`'s maxima."""

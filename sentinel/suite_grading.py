@@ -20,7 +20,7 @@ SNIPPET = 200
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CaseOutcome:
     """What one case did and what it scored."""
 
     case: Case
@@ -53,7 +53,7 @@ class Grade:
 
     file: str
     language: str
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[CaseOutcome, ...]
     compile_output: str
 
     @property
@@ -91,7 +91,7 @@ def grade(
     for index, case in enumerate(suite.cases):
         compare = MODES[case.mode].server or DEFAULT_MODE
         groups.setdefault((compare, case.wall_time_ms), []).append(index)
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, CaseOutcome] = {}
     compile_output = ""
     for (compare, wall_ms), indexes in groups.items():
         cases = [suite.cases[i] for i in indexes]
@@ -151,7 +151,7 @@ def _wire(case: Case, checked: bool = False) -> dict[str, Any]:
 
 def _judge(
     case: Case, job: dict[str, Any], result: dict[str, Any] | None, checked: bool = False
-) -> Outcome:
+) -> CaseOutcome:
     """The case's outcome from its per-case result (None: the job stopped before it ran)."""
     if result is None:
         verdict = str(job.get("verdict") or "internal_error")
@@ -161,7 +161,7 @@ def _judge(
             "compilation_error": "the program did not compile",
             "internal_error": f"Sentinel could not run this case: {job.get('error') or ''}".strip(),
         }.get(verdict, verdict.replace("_", " "))
-        return Outcome(case, verdict, 0, 0, 0, "", "", detail)
+        return CaseOutcome(case, verdict, 0, 0, 0, "", "", detail)
     actual = str(result.get("actualOutput") or "")
     stderr = str(result.get("error") or "")
     verdict = str(result.get("verdict") or "internal_error")
@@ -176,7 +176,7 @@ def _judge(
     if checked and isinstance(message, str) and message and verdict != "accepted":
         who = "interactor" if suite_interactive(job) else "checker"
         detail = f"the {who} says: {_short(message)}"
-    return Outcome(
+    return CaseOutcome(
         case=case,
         verdict=verdict,
         time_ms=int(result.get("executionTime") or 0),
