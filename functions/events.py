@@ -5,7 +5,7 @@ environment. When K_SINK is unset the executor publishes nothing (the job goes f
 straight to completed). Sending is off the job's path: a small background pool posts the event,
 so a slow or absent broker never delays a run; a lost started event costs only the "running"
 status, and a late one changes nothing (the job store only moves forward). A job that finishes
-within SENTINEL_STARTED_DELAY_S (50 ms by default; K_SINK and it are read by functions/settings.py)
+within SENTINEL_STARTED_DELAY_S (250 ms by default; K_SINK and it are read by functions/settings.py)
 sends none: it goes from queued to completed, as without K_SINK (docs/broker.md).
 """
 
@@ -33,7 +33,7 @@ def _nothing() -> None:
 class StartedEvents:
     """Posts `execution.started` for each job to the sink URL, if there is one."""
 
-    def __init__(self, sink_url: str | None, executor: str, delay_s: float = 0.05) -> None:
+    def __init__(self, sink_url: str | None, executor: str, delay_s: float = 0.25) -> None:
         self.sink_url = sink_url or None
         self.executor = executor
         # Jobs finished sooner than this send no started event (see announce()).

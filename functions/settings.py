@@ -69,11 +69,13 @@ class ExecutorSettings(Settings):
         "sets it); unset: none are sent (functions/events.py)",
     )
     started_delay_s: float = Field(
-        default=0.05,
+        default=0.25,
         validation_alias="SENTINEL_STARTED_DELAY_S",
         ge=0,
         description="a job finished within this sends no started event: it goes from queued to "
-        "completed (functions/events.py)",
+        "completed (functions/events.py). Why a quarter of a second: under load a python hello "
+        "took longer than the former 50 ms, so the busier the machine, the more started events "
+        "(five hops each) it had to carry",
     )
     default_cpu_ms: int = _limit("default_cpu_ms", "CPU time of a run when neither the "
                                  "submission nor the language gives one")  # fmt: skip
