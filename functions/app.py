@@ -52,7 +52,9 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
         if not (lang.needs_procfs and procfs.mode() == procfs.STATIC)
     }
     swept = sandbox.sweep_stale()
-    left = leftovers.sweep(settings.work_dir, runner.cache_for(settings).root / ".tmp")
+    left = leftovers.sweep(
+        *{settings.work_dir, settings.jobs_root}, runner.cache_for(settings).root / ".tmp"
+    )
     if swept or left:
         log.info("removed what a killed executor left", groups=swept, directories=left)
     for language in languages.values():

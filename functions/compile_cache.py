@@ -25,6 +25,7 @@ the total is within the bound. What a compile leaves is bounded before it gets h
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -170,8 +171,18 @@ class CompileCache:
 
 
 def link_copy(source: Path, destination: Path) -> None:
-    """`source`'s tree at `destination`, files hard-linked (cheap, and immune to eviction)."""
-    shutil.copytree(source, destination, copy_function=os.link, dirs_exist_ok=True)
+    """`source`'s tree at `destination`, files hard-linked (cheap, and immune to eviction), or
+    copied where the job's directory is on another filesystem (SENTINEL_SCRATCH_DIR)."""
+    shutil.copytree(source, destination, copy_function=_link_or_copy, dirs_exist_ok=True)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copy2(source, destination)
 
 
 INODE_BYTES = 512  # what an entry is counted for on top of its bytes: a directory is not free

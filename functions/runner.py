@@ -135,9 +135,9 @@ def execute(
     a verdict on the code (functions/app.py answers 503, and the broker retries). `catalog`:
     the languages a checker program may be written in (default: every installed one of the
     registry; an executor image always has python, the language it is written in)."""
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    settings.jobs_root.mkdir(parents=True, exist_ok=True)
     # The pid in the name: what a killed executor left is removed at the next start.
-    work = Path(tempfile.mkdtemp(prefix=f"job-{os.getpid()}-", dir=settings.work_dir))
+    work = Path(tempfile.mkdtemp(prefix=f"job-{os.getpid()}-", dir=settings.jobs_root))
     try:
         return _execute(submission, language, settings, work, catalog)
     except sandbox.SandboxUnavailable:

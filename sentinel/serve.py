@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -279,6 +280,25 @@ class Supervisor:
         self.cleanups.clear()
 
 
+def _scratch_in_memory(uid: int | None, gid: int | None) -> Path | None:
+    """A private directory in /dev/shm for the executor's per-job directories, when /dev/shm is
+    a tmpfs (functions/settings.py `scratch_dir` says why); None where it is not."""
+    shm = Path("/dev/shm")
+    try:
+        mounted = any(
+            line.split()[1:3] == [str(shm), "tmpfs"]
+            for line in Path("/proc/mounts").read_text().splitlines()
+        )
+        if not mounted:
+            return None
+        scratch = Path(tempfile.mkdtemp(prefix="sentinel-jobs-", dir=shm))
+        if uid is not None and gid is not None:
+            os.chown(scratch, uid, gid)
+    except OSError:
+        return None
+    return scratch
+
+
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
@@ -388,6 +408,11 @@ def start_stack(
     executor_env = {**env, **executor.env, "PORT": str(executor_port), "K_SINK": broker}
     if executor.work_dir is not None:
         executor_env["SENTINEL_WORK_DIR"] = str(executor.work_dir)
+    if not executor_env.get("SENTINEL_SCRATCH_DIR"):
+        scratch = _scratch_in_memory(executor.uid, executor.gid)
+        if scratch is not None:
+            executor_env["SENTINEL_SCRATCH_DIR"] = str(scratch)
+            supervisor.cleanups.append(lambda: shutil.rmtree(scratch, ignore_errors=True))
     supervisor.start(
         "executor",
         [*group.prefix, executor.python, "-m", "functions"],
