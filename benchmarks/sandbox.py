@@ -83,9 +83,12 @@ def main() -> None:
                 "bare_ms": round(b, 2),
                 "sandboxed_ms": round(s, 2),
                 "ratio": round(s / b, 2),
+                "over_bare_ms": round(s - b, 2),
                 "runs": REPEATS,
             }
-            print(f"{name:11} bare {b:7.2f} ms  sandboxed {s:7.2f} ms  x{s / b:.2f}")
+            print(
+                f"{name:11} bare {b:7.2f} ms  sandboxed {s:7.2f} ms  x{s / b:.2f}  +{s - b:.2f} ms"
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(cache, ignore_errors=True)

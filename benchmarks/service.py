@@ -8,6 +8,7 @@
 4. One job of 10 test cases against 10 jobs of one test case.
 5. Ingest: submissions accepted per second with the executor stopped.
 6. The Piston v2 API: Sentinel's own, and beside it any Piston given by URL (`--piston-url`).
+7. CPU per job of each process of the stack (where the time of a job goes, hop by hop).
 
 Everything runs on loopback against a stack this script starts (its own Redis), with bounded
 request counts and time. Results go to docs/bench/service.json and to the section of
@@ -264,6 +265,49 @@ PISTON_CPP = {
 }
 
 
+def _tree_cpu_ms(root: int) -> float:
+    """CPU time so far of process `root` and its descendants, the exited and reaped ones
+    included (their time is in their parent's cutime and cstime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    own: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        own[int(entry)] = sum(int(v) for v in fields[11:15])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += own.get(pid, 0)
+        todo += children.get(pid, [])
+    return total * 1000 / tick
+
+
+def cpu_per_hop(supervisor: Supervisor, client: Client, jobs: int) -> dict[str, Any]:
+    """Section 7: CPU time per job of each process of the stack (its process tree: the
+    executor's includes the sandboxed python hello itself), python hello at concurrency 4."""
+
+    def task() -> float:
+        elapsed, job = client.waited(HELLO)
+        assert job.get("output") == "hi\n", job
+        return elapsed
+
+    hammer(task, 4, 20, 30)  # warm-up
+    before = {c.name: _tree_cpu_ms(c.process.pid) for c in supervisor.children}
+    client_before = time.process_time()
+    hammer(task, 4, jobs, 120)
+    after = {c.name: _tree_cpu_ms(c.process.pid) for c in supervisor.children}
+    found = {name: round((after[name] - before[name]) / jobs, 2) for name in before}
+    found["client (this process)"] = round((time.process_time() - client_before) * 1000 / jobs, 2)
+    return {"jobs": jobs, "ms_per_job": found}
+
+
 def service(client: Client, jobs: dict[int, int]) -> dict[str, Any]:
     """Section 2b: python hello world through the whole service from Python clients in this
     process, POST then GET /job/{id} until finished, per concurrency."""
@@ -481,11 +525,27 @@ def render(results: dict[str, Any]) -> str:
         "",
         *_render_piston(results["piston"]),
         "",
+        *_render_cpu(results["cpu_per_hop"]),
+        "",
         "Reproduce: `./nox.sh -s bench -- service` (a Piston beside it: "
         "`SENTINEL_BENCH_PISTON_URL=http://host:2000 ./nox.sh -s bench -- service`).",
         END,
     ]
     return "\n".join(lines)
+
+
+def _render_cpu(found: dict[str, Any]) -> list[str]:
+    """Section 7's table: where a job's CPU goes, per process."""
+    lines = [
+        f"| 7. CPU per job, python hello at concurrency 4 ({found['jobs']} jobs) | ms |",
+        "|---|---|",
+    ]
+    total = 0.0
+    for name, ms in found["ms_per_job"].items():
+        lines.append(f"| {name} | {ms} |")
+        total += ms
+    lines.append(f"| all of it | {round(total, 2)} |")
+    return lines
 
 
 def _render_piston(found: dict[str, Any]) -> list[str]:
@@ -568,6 +628,9 @@ def main() -> None:
         print("4. test cases vs jobs")
         results["cases_vs_jobs"] = cases_vs_jobs(client, max(2, int(5 * scale)))
         print(f"  {results['cases_vs_jobs']}")
+        print("7. CPU per job of each process")
+        results["cpu_per_hop"] = cpu_per_hop(supervisor, client, max(40, int(200 * scale)))
+        print(f"  {results['cpu_per_hop']}")
         print("6. the Piston API")
         results["piston"] = piston(url, args.piston_url, seconds)
         print("5. ingest, executor stopped")

@@ -58,7 +58,10 @@ def zombies():
         except OSError:
             continue  # a thread that ended while we looked
         for pid in children:
-            stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+            try:
+                stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue  # reaped while we looked (a spare sandbox closed by another thread)
             found += stat[stat.rfind(")") + 2] == "Z"
     return found
 for line in sys.stdin:
