@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 import structlog
 from flask import Flask, Response, jsonify, request
 
 from eventing import contract, logs
+from eventing.executor_shapes import (
+    CompileCacheStats,
+    ErrorReport,
+    HealthReport,
+    LanguageReport,
+    LanguagesReport,
+    LimitsReport,
+    UnavailableLanguage,
+)
 from functions import identity, leftovers, precompiled, procfs, runner, sandbox
 from functions.events import StartedEvents
 from functions.languages import Language, load_registry, resolve, served
@@ -87,10 +95,10 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             submission = contract.payload_of(event)
             assert isinstance(submission, contract.Submission)
         except contract.ContractError as exc:
-            return jsonify(error=str(exc)), 400
+            return _error(str(exc)), 400
         language = resolve(languages, submission.language)
         if language is None:
-            return jsonify(error=f"language {submission.language!r} is not served here"), 400
+            return _error(f"language {submission.language!r} is not served here"), 400
         log.info(
             "executing",
             job=submission.id,
@@ -111,7 +119,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
                 # The service's failure, never the code's: 503, and the broker retries.
                 log.error("sandbox unavailable", job=submission.id, error=str(exc))
                 readiness.failed(str(exc))
-                return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
+                return _error(str(exc)), 503, {"Retry-After": "5"}
             finally:
                 running.leave(submission.id, run)
         log.info(
@@ -134,79 +142,81 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     @app.get("/health")
     def health() -> tuple[Response, int]:
         ready, reason = readiness.state()
-        body = jsonify(
+        report = HealthReport(
             status="ok" if ready else "unavailable",
             reason=reason or None,
             executor=settings.name,
             languages=sorted(languages),
             limits=sandbox.limits_mode(),
-            # The sandbox's /proc: "private" procfs, or the "static" stand-in of a masked /proc.
             proc=procfs.mode(),
-            compileCache=_cache_stats(settings),
-            # Who the executor and its sandboxes are on the host (never root for sandboxes).
+            compile_cache=_cache_stats(settings),
             user=os.geteuid(),
-            sandboxUser=identity.sandbox_ids().uid,
+            sandbox_user=identity.sandbox_ids().uid,
             spares=sandbox.spare_count(),
         )
-        return body, 200 if ready else 503
+        return jsonify(report.wire()), 200 if ready else 503
 
     @app.get("/languages")
     def list_languages() -> Response:
-        return jsonify(
+        report = LanguagesReport(
             languages=[_describe(lang) for lang in languages.values()],
             unavailable=[
-                {
-                    "name": name,
-                    "missing": missing,
-                    "packages": list(registry[name].packages),
-                }
+                UnavailableLanguage(
+                    name=name, missing=missing, packages=list(registry[name].packages)
+                )
                 for name, missing in sorted(unavailable.items())
             ],
             # The ingress's compatibility APIs describe these (Judge0's /config_info) and
             # default to them (Piston): the executor is their one source.
             limits=_limits(settings),
         )
+        return jsonify(report.wire())
 
     return app
 
 
-def _limits(settings: ExecutorSettings) -> dict[str, int]:
-    """The default and maximum limits this executor applies, camelCase as on the wire."""
-    return {
-        "defaultCpuMs": settings.default_cpu_ms,
-        "defaultWallMs": settings.default_wall_ms,
-        "defaultMemoryMb": settings.default_memory_mb,
-        "defaultProcesses": settings.default_processes,
-        "maxCpuMs": settings.max_cpu_ms,
-        "maxWallMs": settings.max_wall_ms,
-        "maxMemoryMb": settings.max_memory_mb,
-        "maxOutputKb": settings.max_output_kb,
-        "maxProcesses": settings.max_processes,
-        "maxFileSizeKb": settings.max_file_size_kb,
-        "maxStackKb": settings.max_stack_kb,
-        "compileCpuMs": settings.compile_cpu_ms,
-        "compileWallMs": settings.compile_wall_ms,
-        "compileMemoryMb": settings.compile_memory_mb,
-    }
+def _error(message: str) -> Response:
+    """An error answer's body (eventing/executor_shapes.py): {"error": message}."""
+    return jsonify(ErrorReport(error=message).wire())
 
 
-def _cache_stats(settings: ExecutorSettings) -> dict[str, int]:
+def _limits(settings: ExecutorSettings) -> LimitsReport:
+    """The default and maximum limits this executor applies."""
+    return LimitsReport(
+        default_cpu_ms=settings.default_cpu_ms,
+        default_wall_ms=settings.default_wall_ms,
+        default_memory_mb=settings.default_memory_mb,
+        default_processes=settings.default_processes,
+        max_cpu_ms=settings.max_cpu_ms,
+        max_wall_ms=settings.max_wall_ms,
+        max_memory_mb=settings.max_memory_mb,
+        max_output_kb=settings.max_output_kb,
+        max_processes=settings.max_processes,
+        max_file_size_kb=settings.max_file_size_kb,
+        max_stack_kb=settings.max_stack_kb,
+        compile_cpu_ms=settings.compile_cpu_ms,
+        compile_wall_ms=settings.compile_wall_ms,
+        compile_memory_mb=settings.compile_memory_mb,
+    )
+
+
+def _cache_stats(settings: ExecutorSettings) -> CompileCacheStats:
     cache = runner.cache_for(settings)
-    return {
-        "hits": cache.stats.hits,
-        "misses": cache.stats.misses,
-        "stores": cache.stats.stores,
-        "evictions": cache.stats.evictions,
-        "maxBytes": cache.max_bytes,
-    }
+    return CompileCacheStats(
+        hits=cache.stats.hits,
+        misses=cache.stats.misses,
+        stores=cache.stats.stores,
+        evictions=cache.stats.evictions,
+        max_bytes=cache.max_bytes,
+    )
 
 
-def _describe(language: Language) -> dict[str, Any]:
-    return {
-        "name": language.id,
-        "displayName": language.display_name,
-        "description": language.description,
-        "example": language.example,
-        "version": language.version,
-        "aliases": list(language.aliases),
-    }
+def _describe(language: Language) -> LanguageReport:
+    return LanguageReport(
+        name=language.id,
+        display_name=language.display_name,
+        description=language.description,
+        example=language.example,
+        version=language.version,
+        aliases=list(language.aliases),
+    )

@@ -7,7 +7,10 @@ versions, only an executor knows (the other names of a language, Judge0's and Pi
 from the registry: ingress/judge0/language_ids.py, ingress/piston/runtimes.py). An executor that
 cannot be reached leaves its languages listed with what the triggers know. An executor that
 answers but names a language as unavailable (its toolchain is not installed there) has it left
-out of the list and refused by name.
+out of the list and refused by name. An executor's answer is read through the models it is
+built with (eventing/executor_shapes.py): one that does not fit them (a field missing, a value
+of the wrong type) is logged and counts as no answer, so its languages keep what the triggers
+know and its limits the documented defaults.
 """
 
 from __future__ import annotations
@@ -20,12 +23,20 @@ from typing import Any
 
 import requests
 import structlog
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
 from eventing.contract import ExecutorLimits
+from eventing.executor_shapes import (
+    LanguageReport,
+    LanguagesReport,
+    LimitsReport,
+    UnavailableLanguage,
+)
 from eventing.triggers import Trigger
 
 log = structlog.get_logger(__name__)
+# Each described language's entry as its executor reported it (LanguageReport's wire dict).
+Described = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -51,10 +62,11 @@ class ReportedLimits(ExecutorLimits):
         }
 
     @classmethod
-    def from_report(cls, report: dict[str, Any]) -> ReportedLimits:
-        """From the executor's camelCase `limits`; a key it does not report keeps its default."""
-        known = {f.name: to_camel(f.name) for f in fields(cls)}
-        return cls(**{name: int(report[key]) for name, key in known.items() if key in report})
+    def from_report(cls, report: LimitsReport) -> ReportedLimits:
+        """From the executor's validated `limits`; the fields it does not report (the default
+        output, file size and stack) keep their documented defaults."""
+        reported = report.model_dump()
+        return cls(**{f.name: reported[f.name] for f in fields(cls) if f.name in reported})
 
 
 class LanguageCatalog:
@@ -66,7 +78,7 @@ class LanguageCatalog:
         self._lock = threading.Lock()
         self._fetched_at = float("-inf")
         self._described: dict[str, dict[str, Any]] = {}
-        self._unavailable: dict[str, dict[str, Any]] = {}
+        self._unavailable: dict[str, UnavailableLanguage] = {}
         self._limits: dict[str, ReportedLimits] = {}
 
     def names(self) -> list[str]:
@@ -90,8 +102,8 @@ class LanguageCatalog:
             entry = self._unavailable.get(name)
         if entry is None:
             return None
-        missing = ", ".join(entry.get("missing", [])) or "its toolchain"
-        packages = " ".join(entry.get("packages", []))
+        missing = ", ".join(entry.missing) or "its toolchain"
+        packages = " ".join(entry.packages)
         return (
             f"language {name!r} is configured but not installed on its executor "
             f"(missing {missing}; Debian packages: {packages or 'unknown'})"
@@ -106,15 +118,7 @@ class LanguageCatalog:
             described = dict(self._described)
             unavailable = set(self._unavailable)
         return [
-            described.get(name)
-            or {
-                "name": name,
-                "displayName": name,
-                "description": "",
-                "example": "",
-                "version": "unknown",
-                "aliases": [],
-            }
+            described.get(name) or _unreported(name)
             for name in self.names()
             if name not in unavailable
         ]
@@ -129,27 +133,45 @@ class LanguageCatalog:
             return reported[language]
         return reported.get("python") or next(iter(reported.values()), ReportedLimits())
 
-    def _fetch(
-        self,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, ReportedLimits]]:
+    def _fetch(self) -> tuple[Described, dict[str, UnavailableLanguage], dict[str, ReportedLimits]]:
         found: dict[str, dict[str, Any]] = {}
-        unavailable: dict[str, dict[str, Any]] = {}
+        unavailable: dict[str, UnavailableLanguage] = {}
         limits: dict[str, ReportedLimits] = {}
         for url in sorted(set(self.routes.values())):
-            try:
-                response = requests.get(f"{url}/languages", timeout=2)
-                response.raise_for_status()
-                entries = response.json()["languages"]
-            except (requests.RequestException, ValueError, KeyError) as exc:
-                log.warning("executor did not describe its languages", url=url, error=str(exc))
+            report = _ask(url)
+            if report is None:
                 continue
-            reported = response.json().get("limits")
-            for entry in entries:
-                if entry.get("name") in self.routes:
-                    found[entry["name"]] = entry
-                    if isinstance(reported, dict):
-                        limits[entry["name"]] = ReportedLimits.from_report(reported)
-            for entry in response.json().get("unavailable", []):
-                if entry.get("name") in self.routes and entry["name"] not in found:
-                    unavailable[entry["name"]] = entry
+            reported = ReportedLimits.from_report(report.limits)
+            for entry in report.languages:
+                if entry.name in self.routes:
+                    found[entry.name] = entry.wire()  # a dict once, not per describe()
+                    limits[entry.name] = reported
+            for missing in report.unavailable:
+                if missing.name in self.routes and missing.name not in found:
+                    unavailable[missing.name] = missing
         return found, unavailable, limits
+
+
+def _ask(url: str) -> LanguagesReport | None:
+    """The executor's GET /languages at `url`, validated; None (and a log line) when it cannot
+    be reached or its answer does not fit the model."""
+    try:
+        response = requests.get(f"{url}/languages", timeout=2)
+        response.raise_for_status()
+        return LanguagesReport.model_validate_json(response.content)
+    except requests.RequestException as exc:
+        log.warning("executor did not describe its languages", url=url, error=str(exc))
+    except ValidationError as exc:
+        log.warning(
+            "executor's languages report does not fit its model; keeping the defaults",
+            url=url,
+            errors=exc.errors(include_url=False, include_context=False, include_input=False),
+        )
+    return None
+
+
+def _unreported(name: str) -> dict[str, Any]:
+    """A routed language no executor has described (yet): its id, version unknown."""
+    return LanguageReport(
+        name=name, display_name=name, description="", example="", version="unknown", aliases=[]
+    ).wire()

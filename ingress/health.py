@@ -7,6 +7,11 @@ running jobs) and answer "down" for every language whenever one probe timed out.
 daemon thread per ingress process probes each subscriber every PROBE_EVERY_S; a subscriber is
 "down" only after FAILURES_DOWN probes in a row failed, so one slow answer under load changes
 nothing, and /health itself touches only Redis (with the client's socket timeout).
+
+Whether a subscriber is up is its answer's status code, as Kubernetes' probes decide; an
+executor's JSON body is also read through the model it is built with
+(eventing/executor_shapes.py's HealthReport), and one that does not fit is logged once (until
+it fits again), so a version skew between ingress and executor shows in the logs.
 """
 
 from __future__ import annotations
@@ -21,13 +26,18 @@ from typing import Any
 
 import redis
 import requests
+import structlog
+from pydantic import ValidationError
 
 from eventing import contract, keys
+from eventing.executor_shapes import HealthReport
 from eventing.triggers import Trigger
 
 PROBE_EVERY_S = 5.0
 PROBE_TIMEOUT_S = 2.0
 FAILURES_DOWN = 3
+
+log = structlog.get_logger(__name__)
 
 
 def container_id(language: str) -> str:
@@ -45,6 +55,8 @@ class Probe:
     error: str | None = None
     failures: int = 0
     checked_at: str | None = None
+    # Why its last report did not fit HealthReport (not shown: the status code decides).
+    malformed: str | None = None
 
     def view(self) -> dict[str, Any]:
         """The `services` entry of /health."""
@@ -63,6 +75,9 @@ class Prober:
 
     def __init__(self, triggers: Sequence[Trigger]) -> None:
         self.urls = sorted({t.subscriber.rstrip("/") for t in triggers})
+        # The executors (the subscribers of requested events) answer a HealthReport; the others
+        # (the callbacks service) answer their own shape.
+        self.executors = {t.subscriber.rstrip("/") for t in triggers if t.serves()}
         self._probes = {url: Probe() for url in self.urls}
         self._lock = threading.Lock()
         self._started = False
@@ -89,16 +104,41 @@ class Prober:
         try:
             answer = requests.get(f"{url}/health", timeout=PROBE_TIMEOUT_S)
             ok, code, error = answer.ok, answer.status_code, None
+            malformed = _malformed(answer) if url in self.executors else None
         except requests.RequestException as exc:
-            ok, code, error = False, None, type(exc).__name__
+            ok, code, error, malformed = False, None, type(exc).__name__, None
         with self._lock:
             probe = self._probes[url]
+            if malformed and malformed != probe.malformed:
+                log.warning(
+                    "executor's health report does not fit its model",
+                    url=url,
+                    code=code,
+                    error=malformed,
+                )
+            probe.malformed = malformed
             probe.failures = 0 if ok else probe.failures + 1
             probe.code, probe.error, probe.checked_at = code, error, contract.now_iso()
             if ok:
                 probe.status = "ok"
             elif probe.failures >= FAILURES_DOWN or probe.status == "unknown":
                 probe.status = "down"
+
+
+def _malformed(answer: requests.Response) -> str | None:
+    """Why an executor's /health body is not a HealthReport, or None when it is one. Only a
+    success or a JSON body is a report: a proxy's 502 or 503 page in front of a scaled-down
+    executor is an answer, not a malformed report."""
+    is_json = answer.headers.get("Content-Type", "").startswith("application/json")
+    if not (answer.ok or is_json):
+        return None
+    try:
+        HealthReport.model_validate_json(answer.content)
+    except ValidationError as exc:
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+    return None
 
 
 def supervisor_state(path: str | None) -> dict[str, Any] | None:
