@@ -282,31 +282,17 @@ def _compile(
 ) -> _Compiled:
     """Compile into `box`, through the compile cache: same inputs, same entry, no compiler.
 
-    The sources are copied into the compile's own tmpfs /box and the box comes back out as a
-    bounded archive (functions/box_files.py): nothing of the host is writable to a compiler.
-    A staging directory never outlives the compile, whatever fails.
+    The sources are written into the job's own directory and hashed there, so a hit costs no
+    directory on the cache's filesystem; only a miss gets a staging directory there (the entry
+    is renamed into the cache from it). The sources are copied into the compile's own tmpfs
+    /box and the box comes back out as a bounded archive (functions/box_files.py): nothing of
+    the host is writable to a compiler. A staging directory never outlives the compile,
+    whatever fails.
     """
     assert language.compile is not None
     cache = cache_for(settings)
-    staged = cache.staging() if cache.enabled else work / "stage"
-    try:
-        return _compile_staged(submission, language, settings, options, box, staged)
-    finally:
-        cache.discard(staged)  # (already renamed into the cache when it was stored)
-
-
-def _compile_staged(
-    submission: Submission,
-    language: Language,
-    settings: ExecutorSettings,
-    options: tuple[str, ...],
-    box: Path,
-    staged: Path,
-) -> _Compiled:
-    assert language.compile is not None
-    cache = cache_for(settings)
     step = compile_limits(language, settings, submission)
-    sources_dir = staged / "src"
+    sources_dir = work / "src"
     sources_dir.mkdir(parents=True, exist_ok=True)
     written = sources.write(submission, language, sources_dir)
     key = cache.key(
@@ -321,6 +307,31 @@ def _compile_staged(
             return _Compiled(written.entry, stage, str(hit.meta.get("message", "")))
         except (OSError, KeyError, TypeError):  # evicted meanwhile: compile after all
             shutil.rmtree(box, ignore_errors=True)
+    staged = cache.staging() if cache.enabled else work / "stage"
+    try:
+        return _compile_staged(
+            language, settings, options, step, written, sources_dir, key, box, staged
+        )
+    finally:
+        cache.discard(staged)  # (already renamed into the cache when it was stored)
+        shutil.rmtree(sources_dir, ignore_errors=True)
+
+
+def _compile_staged(
+    language: Language,
+    settings: ExecutorSettings,
+    options: tuple[str, ...],
+    step: sandbox.RunLimits,
+    written: sources.Sources,
+    sources_dir: Path,
+    key: str,
+    box: Path,
+    staged: Path,
+) -> _Compiled:
+    """A compile the cache did not have: run the compiler, keep its box in `staged` (on the
+    cache's filesystem), store it as the entry for `key` unless a limit stopped it."""
+    assert language.compile is not None
+    cache = cache_for(settings)
     pch = precompiled.ready(language, settings.cache_root)
     argv = language.expand(
         language.compile,
@@ -339,7 +350,6 @@ def _compile_staged(
         ro_paths=language.ro_paths,
         ro_binds=[(str(pch), precompiled.INSIDE)] if pch else [],
     )
-    shutil.rmtree(sources_dir, ignore_errors=True)
     failed = (
         outcome.exit_code != 0
         or outcome.wall_timed_out
