@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from benchmarks import wrk_load
+from benchmarks import proc_cpu, wrk_load
 from functions import identity, sandbox
 from sentinel.serve import Supervisor, free_port, start_stack
 
@@ -265,30 +265,6 @@ PISTON_CPP = {
 }
 
 
-def _tree_cpu_ms(root: int) -> float:
-    """CPU time so far of process `root` and its descendants, the exited and reaped ones
-    included (their time is in their parent's cutime and cstime)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    own: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        own[int(entry)] = sum(int(v) for v in fields[11:15])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += own.get(pid, 0)
-        todo += children.get(pid, [])
-    return total * 1000 / tick
-
-
 def cpu_per_hop(supervisor: Supervisor, client: Client, jobs: int) -> dict[str, Any]:
     """Section 7: CPU time per job of each process of the stack (its process tree: the
     executor's includes the sandboxed python hello itself), python hello at concurrency 4."""
@@ -299,10 +275,10 @@ def cpu_per_hop(supervisor: Supervisor, client: Client, jobs: int) -> dict[str, 
         return elapsed
 
     hammer(task, 4, 20, 30)  # warm-up
-    before = {c.name: _tree_cpu_ms(c.process.pid) for c in supervisor.children}
+    before = {c.name: proc_cpu.tree_cpu_ms(c.process.pid) for c in supervisor.children}
     client_before = time.process_time()
     hammer(task, 4, jobs, 120)
-    after = {c.name: _tree_cpu_ms(c.process.pid) for c in supervisor.children}
+    after = {c.name: proc_cpu.tree_cpu_ms(c.process.pid) for c in supervisor.children}
     found = {name: round((after[name] - before[name]) / jobs, 2) for name in before}
     found["client (this process)"] = round((time.process_time() - client_before) * 1000 / jobs, 2)
     return {"jobs": jobs, "ms_per_job": found}
