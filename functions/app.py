@@ -181,23 +181,9 @@ def _error(message: str) -> Response:
 
 
 def _limits(settings: ExecutorSettings) -> LimitsReport:
-    """The default and maximum limits this executor applies."""
-    return LimitsReport(
-        default_cpu_ms=settings.default_cpu_ms,
-        default_wall_ms=settings.default_wall_ms,
-        default_memory_mb=settings.default_memory_mb,
-        default_processes=settings.default_processes,
-        max_cpu_ms=settings.max_cpu_ms,
-        max_wall_ms=settings.max_wall_ms,
-        max_memory_mb=settings.max_memory_mb,
-        max_output_kb=settings.max_output_kb,
-        max_processes=settings.max_processes,
-        max_file_size_kb=settings.max_file_size_kb,
-        max_stack_kb=settings.max_stack_kb,
-        compile_cpu_ms=settings.compile_cpu_ms,
-        compile_wall_ms=settings.compile_wall_ms,
-        compile_memory_mb=settings.compile_memory_mb,
-    )
+    """The default and maximum limits this executor applies: each field of the report is the
+    setting of the same name (functions/settings.py)."""
+    return LimitsReport(**{name: getattr(settings, name) for name in LimitsReport.model_fields})
 
 
 def _cache_stats(settings: ExecutorSettings) -> CompileCacheStats:
