@@ -8,7 +8,9 @@ that reply to the broker. A request that is not a valid event gets 400 (not retr
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+from pathlib import Path
 
 import structlog
 from flask import Flask, Response, jsonify, request
@@ -62,7 +64,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
     swept = sandbox.sweep_stale()
     left = leftovers.sweep(
         *{settings.work_dir, settings.jobs_root}, runner.cache_for(settings).root / ".tmp"
-    )
+    ) + leftovers.sweep_stdin_files(Path(tempfile.gettempdir()))
     if swept or left:
         log.info("removed what a killed executor left", groups=swept, directories=left)
     for language in languages.values():

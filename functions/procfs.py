@@ -170,7 +170,9 @@ _COUNTER = itertools.count()
 def _stdin_directory() -> str:
     """This process's directory of stdin files: private (0700), owned by the sandbox's host user
     so that bwrap, running as that user, can bind its files; removed at exit."""
-    directory = tempfile.mkdtemp(prefix="sentinel-stdin-")
+    # The pid in the name: what a killed executor left is removed at the next start
+    # (functions/leftovers.py).
+    directory = tempfile.mkdtemp(prefix=f"sentinel-stdin-{os.getpid()}-")
     ids = identity.sandbox_ids()
     if ids.switch:
         os.chown(directory, ids.uid, ids.gid)

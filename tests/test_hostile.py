@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -1052,11 +1053,22 @@ def test_directories_a_killed_executor_left_are_removed_at_the_next_start(tmp_pa
         staging / f"evict-{dead}-key-1",
     ]
     kept = [settings.work_dir / f"job-{live}-abc", staging / f"stage-{live}-abc"]
-    for path in left + kept:
-        (path / "box").mkdir(parents=True)
-    executor_app(settings)  # an executor starting on this work directory
-    assert [p for p in left if p.exists()] == []
-    assert all(p.exists() for p in kept)
+    # The static /proc's stdin files (functions/procfs.py), in the temporary directory.
+    tmp = Path(tempfile.gettempdir())
+    left.append(tmp / f"sentinel-stdin-{dead}-abc")
+    kept.append(tmp / f"sentinel-stdin-{live}-abc")
+    try:
+        for path in left + kept:
+            (path / "box").mkdir(parents=True)
+        (left[-1] / "0-1").write_text("a run's stdin")
+        scratch = settings.model_copy(update={"scratch_dir": tmp_path / "scratch"})
+        (scratch.jobs_root / f"job-{dead}-abc").mkdir(parents=True)
+        left.append(scratch.jobs_root / f"job-{dead}-abc")
+        executor_app(scratch)  # an executor starting on this work and scratch directory
+        assert [p for p in left if p.exists()] == []
+        assert all(p.exists() for p in kept)
+    finally:
+        shutil.rmtree(kept[-1], ignore_errors=True)
 
 
 def test_a_run_inherits_no_descriptor_but_its_three_streams() -> None:
