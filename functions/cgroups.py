@@ -30,6 +30,7 @@ request.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import itertools
@@ -335,14 +336,35 @@ class Group:
 _RETIRING: queue.SimpleQueue[Group] = queue.SimpleQueue()
 _RETIRING_LOCK = threading.Lock()
 _RETIRING_THREAD: list[threading.Thread] = []
+_REMOVING = threading.Lock()  # held while the remover removes one
 
 
 def _remove_retired() -> None:
     while True:
         group = _RETIRING.get()
+        with _REMOVING, contextlib.suppress(OSError):
+            group.kill()
+            group.remove()
+
+
+def settle() -> None:
+    """Remove now every retired group the background remover has not removed yet, and wait for
+    the one it is removing. Run at exit (registered below, so after the sandbox's own exit
+    handler has closed its prepared sandboxes): an executor that stops cleanly leaves no group
+    behind, not even one for the next start's sweep."""
+    while True:
+        try:
+            group = _RETIRING.get_nowait()
+        except queue.Empty:
+            break
         with contextlib.suppress(OSError):
             group.kill()
             group.remove()
+    with _REMOVING:
+        pass
+
+
+atexit.register(settle)
 
 
 def sweep_stale(where: Delegation) -> list[Path]:

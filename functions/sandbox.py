@@ -600,6 +600,10 @@ class _Spares:
         self._lock = threading.Lock()
         self._wanted: queue.SimpleQueue[_Key] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Held while the thread prepares one, so that closing waits for it (at exit, a sandbox
+        # half prepared would leave its groups behind).
+        self._spawning = threading.Lock()
+        self._closing = False
 
     def take(self, key: _Key) -> _Prepared | None:
         with self._lock:
@@ -623,6 +627,11 @@ class _Spares:
             return sum(len(ready) for ready in self._ready.values())
 
     def close(self) -> None:
+        """Close every prepared sandbox, the one being prepared included; none is made after."""
+        with self._lock:
+            self._closing = True
+        if self._spawning.acquire(timeout=_READY_S + 5):  # the one in the making, if any
+            self._spawning.release()
         with self._lock:
             spares = [p for ready in self._ready.values() for p in ready]
             self._ready.clear()
@@ -634,16 +643,23 @@ class _Spares:
         while True:
             key = self._wanted.get()
             with self._lock:
-                if len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
+                if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
+                self._spawning.acquire()
             try:
-                prepared = _Prepared.spawn(key, delegation())
-            except OSError:
-                continue  # the next run starts cold; it reports the fault if it persists
-            if not prepared.ready():
-                prepared.close()
-                continue  # likewise
+                try:
+                    prepared = _Prepared.spawn(key, delegation())
+                except OSError:
+                    continue  # the next run starts cold; it reports the fault if it persists
+                if not prepared.ready():
+                    prepared.close()
+                    continue  # likewise
+            finally:
+                self._spawning.release()
             with self._lock:
+                if self._closing:
+                    prepared.close()
+                    continue
                 self._ready.setdefault(key, []).append(prepared)
                 self._ready.move_to_end(key)
                 evicted = self._over_bound()

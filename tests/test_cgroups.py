@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,30 @@ def test_threads_burning_cpu_are_stopped_by_the_groups_cpu_time(
     result = execute("cpp", THREADS, limits=tight_cpu, settings=SETTINGS)
     assert result.verdict == "time_limit_exceeded", result
     assert leftovers() == []
+
+
+EXITING = """import os, sys
+from functions import sandbox
+limits = sandbox.RunLimits(cpu_ms=1000, wall_ms=5000, memory_kb=64 << 10, output_bytes=4096)
+for _ in range(3):
+    assert sandbox.run(["/bin/true"], limits=limits).exit_code == 0
+print(os.getpid(), " ".join(str(p) for p in sandbox.delegation().parents.values()))
+"""
+
+
+@needs_groups
+def test_an_executor_that_exits_cleanly_leaves_no_group_behind() -> None:
+    """A run's groups are removed in the background, and a prepared sandbox is refilled after
+    each run: at a clean exit both are settled (functions/cgroups.py settle, the spares' close
+    waiting for the one being prepared), so no group is left for the next start's sweep."""
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    pid, *parents = done.stdout.split()
+    left = [str(p) for parent in parents for p in Path(parent).glob(f"sentinel-{pid}-*")]
+    assert left == []
