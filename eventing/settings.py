@@ -43,7 +43,7 @@ class EventingSettings(Settings):
         default="redis://127.0.0.1:6379/0",
         validation_alias="REDIS_URL",
         description="the Redis to use; unset under `serve`, it starts Debian's `redis-server` "
-        "with data in `var/redis` (append-only file written before each answer, so a crash or "
+        "with data in `var/redis` (append-only file fsynced before each answer, so a crash or "
         "restart loses nothing accepted; `SENTINEL_REDIS_APPENDFSYNC`; sentinel/serve.py)",
     )
     key_prefix: str = Field(

@@ -359,10 +359,8 @@ def start_stack(
                 str(redis_dir),
                 "--appendonly",
                 "yes",
-                # Written to the append-only file before each answer, so a crash of Redis or
-                # of any process loses nothing accepted; fsynced once a second by default (a
-                # power loss may lose that second), or before each answer with "always", which
-                # costs an fsync (4 ms here) on every write of a job's path: docs/benchmarks.md.
+                # Fsynced before each answer by default: nothing accepted is lost
+                # (sentinel/settings.py `redis_appendfsync` says what the others risk).
                 "--appendfsync",
                 own.redis_appendfsync,
                 "--save",

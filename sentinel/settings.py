@@ -48,14 +48,16 @@ class ServeSettings(Settings):
         description="the embedded Redis's `maxmemory`, with policy `noeviction`: when full, "
         "writes are refused (the API answers 503) and nothing queued or stored is evicted",
     )
-    redis_appendfsync: Literal["everysec", "always", "no"] = Field(
-        default="everysec",
+    redis_appendfsync: Literal["always", "no", "everysec"] = Field(
+        default="always",
         validation_alias="SENTINEL_REDIS_APPENDFSYNC",
-        description="the embedded Redis's `appendfsync`. The append-only file is written before "
-        "each answer, so a crash of Redis or of any process loses nothing accepted; `everysec` "
-        "fsyncs it once a second (a power loss or kernel crash may lose that second), `always` "
-        "before each answer, which puts an fsync (4 ms on this machine) on each of a job's "
-        "writes (docs/benchmarks.md)",
+        description="the embedded Redis's `appendfsync`. `always` (the default) fsyncs the "
+        "append-only file before each answer: nothing accepted is lost, not even to a power "
+        "loss, at an fsync (4 ms on this machine) on each of a job's writes. `no` writes it "
+        "before each answer without fsync: a crash of any process loses nothing, a power loss "
+        "up to the kernel's writeback delay. `everysec` is not safe here: while a slow fsync "
+        "runs, Redis postpones even the write (up to 2 s) and answers, and tests/"
+        "test_self_healing.py lost an accepted job to a SIGKILL of Redis that way",
     )
     triggers_path: Path = Field(
         default=DEFAULT_TRIGGERS,
