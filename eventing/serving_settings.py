@@ -3,8 +3,8 @@ eventing/glogging.py), the executor included: so this module, like eventing/sett
 imports no Redis code (pyproject.toml's import contracts).
 
 ServingSettings are the operator's. WorkerSettings are how serve() hands its arguments to the
-gunicorn processes it execs (their environment is the only way in): serve() writes them, the
-worker and the logger read them, and no operator sets them.
+gunicorn processes it becomes and forks (their environment is the only way in): serve() writes
+them, the worker and the logger read them, and no operator sets them.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ The seed's shape is kept field for field (`status` "healthy", `timestamp`, `redi
 `queues` {"python-1": "healthy", ...}); `services` and `languages` are our additions beside it.
 A probe of every subscriber per request made /health wait on a busy executor (its threads all
 running jobs) and answer "down" for every language whenever one probe timed out. Instead one
-daemon thread per ingress process probes each subscriber every PROBE_EVERY_S; a subscriber is
-"down" only after FAILURES_DOWN probes in a row failed, so one slow answer under load changes
-nothing, and /health itself touches only Redis (with the client's socket timeout).
+daemon thread per ingress process probes each subscriber every PROBE_EVERY_S (RETRY_EVERY_S
+while one is down); a subscriber is "down" only after FAILURES_DOWN probes in a row failed, so one
+slow answer under load changes nothing, and /health itself touches only Redis (with the client's socket timeout).
 
 Whether a subscriber is up is its answer's status code, as Kubernetes' probes decide; an
 executor's JSON body is also read through the model it is built with
@@ -34,6 +34,10 @@ from eventing.executor_shapes import HealthReport
 from eventing.triggers import Trigger
 
 PROBE_EVERY_S = 5.0
+# While a subscriber is down (or not yet seen up), the round comes again this soon, so one that
+# comes up (after the ingress, or after a restart) is seen within this, not within
+# PROBE_EVERY_S; an "ok" one with a failed probe keeps the slow round (FAILURES_DOWN).
+RETRY_EVERY_S = 0.5
 PROBE_TIMEOUT_S = 2.0
 FAILURES_DOWN = 3
 
@@ -98,7 +102,9 @@ class Prober:
             for url in self.urls:
                 self._probe(url)
             self._first_round.set()
-            time.sleep(PROBE_EVERY_S)
+            with self._lock:
+                settled = all(probe.status == "ok" for probe in self._probes.values())
+            time.sleep(PROBE_EVERY_S if settled else RETRY_EVERY_S)
 
     def _probe(self, url: str) -> None:
         try:

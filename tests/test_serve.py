@@ -105,7 +105,8 @@ def test_serve_comes_up_runs_a_job_and_ctrl_c_leaves_nothing(tmp_path: Path) -> 
     uids = {pid: _uid(pid) for pid in started if alive(pid)}
     sandboxes = [pid for pid in uids if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"]
     assert sandboxes and all(uids[pid] != 0 for pid in sandboxes), uids
-    executors = [pid for pid in uids if "functions.app:create_app" in _cmdline(pid)]
+    # The executor: `python -m functions`, gunicorn's master, and its worker (forked, same line).
+    executors = [pid for pid in uids if _cmdline(pid).endswith(" -m functions ")]
     assert executors, uids
     if os.geteuid() == 0 and any(uids[pid] == 0 for pid in executors):
         assert any("executor   the user sentinel cannot" in line for line in lines), lines
