@@ -22,7 +22,7 @@ from sentinel.serve import Supervisor, free_port, start_stack
 from tests.conftest import FINISHED, STACK_ENV
 
 ORDER = ["redis", "broker", "executor", "sink", "callbacks", "dispatcher", "ingress"]
-PER_PHASE = 20  # before the kill, and as many again after it
+PER_PHASE = 10  # before the kill, and as many again after it
 
 
 def submit(url: str, token: str, deadline_s: float = 60) -> str | None:
@@ -36,7 +36,7 @@ def submit(url: str, token: str, deadline_s: float = 60) -> str | None:
                 # Long enough that jobs are queued and running when the kill comes.
                 json={
                     "language": "python",
-                    "code": f"import time\ntime.sleep(0.2)\nprint({token!r})",
+                    "code": f"import time\ntime.sleep(0.1)\nprint({token!r})",
                 },
                 timeout=10,
             )
@@ -140,7 +140,7 @@ def test_a_child_that_cannot_stay_up_stops_the_supervisor(
     supervisor = Supervisor(tmp_path, quiet=True)
     try:
         supervisor.start(
-            "flaky", [sys.executable, "-c", "import time; time.sleep(0.3)"], {}, lambda: True
+            "flaky", [sys.executable, "-c", "import time; time.sleep(0.05)"], {}, lambda: True
         )
         assert supervisor.watch(lambda: False) == "flaky"
         child = supervisor.children[0]
