@@ -5,8 +5,9 @@ The seed's shape is kept field for field (`status` "healthy", `timestamp`, `redi
 A probe of every subscriber per request made /health wait on a busy executor (its threads all
 running jobs) and answer "down" for every language whenever one probe timed out. Instead one
 daemon thread per ingress process probes each subscriber every PROBE_EVERY_S (RETRY_EVERY_S
-while one is down); a subscriber is "down" only after FAILURES_DOWN probes in a row failed, so one
-slow answer under load changes nothing, and /health itself touches only Redis (with the client's socket timeout).
+while one is down); a subscriber is "down" only after FAILURES_DOWN probes in a row failed, so
+one slow answer under load changes nothing, and /health itself touches only Redis (with the
+client's socket timeout).
 
 Whether a subscriber is up is its answer's status code, as Kubernetes' probes decide; an
 executor's JSON body is also read through the model it is built with

@@ -8,9 +8,9 @@ that doubles with each exit in a minute; Redis comes back with its data (append-
 before each answer, so no accepted job is lost to a crash of any process). The supervisor logs each
 restart as a JSON line and keeps them in DATA_DIR/logs/supervisor.json, which GET /health shows. It
 exits only on Ctrl-C (or SIGTERM), or when a child exits more than MAX_RESTARTS times in a minute.
-Stopping signals the services at once and Redis last, gracefully first, then by force; each child is in its own process
-group with a parent-death signal, so nothing is left behind even when this supervisor is killed
-outright.
+Stopping signals the services at once and Redis last, gracefully first, then by force; each
+child is in its own process group with a parent-death signal, so nothing is left behind even when
+this supervisor is killed outright.
 """
 
 from __future__ import annotations
