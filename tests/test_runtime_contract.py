@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from eventing import contract
+from functions import sandbox
 from sentinel.serve import local_service_urls
 from tests.sandbox_helpers import host_processes_with
 
@@ -364,6 +365,33 @@ def test_dispatcher_without_redis_never_writes_its_heartbeat(tmp_path: Path) -> 
         assert _check(heartbeat).returncode == 1
     finally:
         stop(dispatcher)  # type: ignore[arg-type]  # a text-mode Popen
+
+
+@pytest.mark.skipif(
+    sandbox.delegation() is None, reason="no cgroup is delegated to this process: no run groups"
+)
+def test_an_executor_stopped_by_sigterm_leaves_no_group_behind(tmp_path: Path) -> None:
+    """Its worker ends as a process does, atexit handlers included (eventing/wsgi.py): the
+    prepared sandbox waiting for the next run and the run groups still queued for removal are
+    removed there (functions/sandbox.py, functions/cgroups.py), so no group of its is left."""
+    process, url = start_executor(tmp_path)
+    try:
+        submission = contract.Submission(id="groups-1", code="print('hi')", language="python")
+        headers, body = contract.to_binary(
+            contract.make_event(contract.REQUESTED, submission, source="/test", language="python")
+        )
+        assert requests.post(url, data=body, headers=headers, timeout=30).status_code == 200
+        workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(workers) == 1, workers
+        parents = [Path(p) for p in sandbox.delegation().parents.values()]  # type: ignore[union-attr]
+        groups = [g for parent in parents for g in parent.glob(f"sentinel-{workers[0]}-*")]
+        assert groups, "no run group while it runs: the test proves nothing"
+        process.send_signal(signal.SIGTERM)  # the gunicorn master, as the kubelet does
+        assert process.wait(20) == 0
+        left = [g for parent in parents for g in parent.glob(f"sentinel-{workers[0]}-*")]
+        assert left == []
+    finally:
+        stop(process)
 
 
 def test_a_killed_executor_leaves_no_sandbox_behind(tmp_path: Path) -> None:
