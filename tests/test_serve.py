@@ -68,58 +68,65 @@ def test_serve_comes_up_runs_a_job_and_ctrl_c_leaves_nothing(tmp_path: Path) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "Sentinel is up" in line:
-            break
-    assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
-    url = f"http://127.0.0.1:{port}"
-    # A job still sleeping in its sandbox when Ctrl-C comes must not survive it either.
-    requests.post(
-        f"{url}/api/execute",
-        json={
-            "language": "python",
-            "code": "import time\ntime.sleep(6)",
-            "limits": {"wallTimeMs": 10000},
-        },
-        timeout=10,
-    )
-    answer = requests.post(
-        f"{url}/api/execute", json={"language": "python", "code": "print('up')"}, timeout=10
-    ).json()
-    deadline = time.monotonic() + 30
-    job = {}
-    while time.monotonic() < deadline:
-        job = requests.get(f"{url}/job/{answer['id']}", timeout=10).json()
-        if job["status"] == "completed":
-            break
-        time.sleep(0.1)
-    assert job["output"] == "up\n"
-    started = descendants(process.pid)
-    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if alive(pid)}
-    assert {"redis-server", "bwrap"} <= names, names
-    # Started as root: no sandbox is host root, and the executor is the user sentinel unless
-    # the supervisor said why it could not be (a checkout the user cannot read).
-    uids = {pid: _uid(pid) for pid in started if alive(pid)}
-    sandboxes = [pid for pid in uids if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"]
-    assert sandboxes and all(uids[pid] != 0 for pid in sandboxes), uids
-    # The executor: `python -m functions`, gunicorn's master, and its worker (forked, same line).
-    executors = [pid for pid in uids if _cmdline(pid).endswith(" -m functions ")]
-    assert executors, uids
-    if os.geteuid() == 0 and any(uids[pid] == 0 for pid in executors):
-        assert any("executor   the user sentinel cannot" in line for line in lines), lines
-    process.send_signal(signal.SIGINT)
-    process.wait(60)
-    assert process.returncode == 0
-    # Killed processes may take a moment to be gone; one that lives on is still there at the end.
-    deadline = time.monotonic() + 10
-    survivors = [pid for pid in started if alive(pid)]
-    while survivors and time.monotonic() < deadline:
-        time.sleep(0.05)
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Sentinel is up" in line:
+                break
+        assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
+        url = f"http://127.0.0.1:{port}"
+        # A job still sleeping in its sandbox when Ctrl-C comes must not survive it either.
+        requests.post(
+            f"{url}/api/execute",
+            json={
+                "language": "python",
+                "code": "import time\ntime.sleep(6)",
+                "limits": {"wallTimeMs": 10000},
+            },
+            timeout=10,
+        )
+        answer = requests.post(
+            f"{url}/api/execute", json={"language": "python", "code": "print('up')"}, timeout=10
+        ).json()
+        deadline = time.monotonic() + 30
+        job = {}
+        while time.monotonic() < deadline:
+            job = requests.get(f"{url}/job/{answer['id']}", timeout=10).json()
+            if job["status"] == "completed":
+                break
+            time.sleep(0.1)
+        assert job["output"] == "up\n"
+        started = descendants(process.pid)
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if alive(pid)}
+        assert {"redis-server", "bwrap"} <= names, names
+        # Started as root: no sandbox is host root, and the executor is the user sentinel unless
+        # the supervisor said why it could not be (a checkout the user cannot read).
+        uids = {pid: _uid(pid) for pid in started if alive(pid)}
+        sandboxes = [
+            pid for pid in uids if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"
+        ]
+        assert sandboxes and all(uids[pid] != 0 for pid in sandboxes), uids
+        # The executor: `python -m functions`, gunicorn's master and its forked worker.
+        executors = [pid for pid in uids if _cmdline(pid).endswith(" -m functions ")]
+        assert executors, uids
+        if os.geteuid() == 0 and any(uids[pid] == 0 for pid in executors):
+            assert any("executor   the user sentinel cannot" in line for line in lines), lines
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        assert process.returncode == 0
+        # Killed processes may take a moment to be gone; one that lives on is still there later.
+        deadline = time.monotonic() + 10
         survivors = [pid for pid in started if alive(pid)]
-    assert survivors == [], survivors
+        while survivors and time.monotonic() < deadline:
+            time.sleep(0.05)
+            survivors = [pid for pid in started if alive(pid)]
+        assert survivors == [], survivors
+    finally:  # a failed check above must not leave the whole service running
+        if process.poll() is None:
+            process.kill()  # its children get SIGTERM (their parent-death signal)
+            process.wait(10)
 
 
 def _uid(pid: int) -> int:
