@@ -46,6 +46,16 @@ class PistonNames:
 
 
 @dataclass(frozen=True)
+class PrecompiledHeader:
+    """A system header precompiled once per toolchain (functions/precompiled.py): found at
+    `header`, included as `name`, built by `command` ({header}, {output})."""
+
+    header: Path
+    name: str
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Language:
     """How to compile and run one language."""
 
@@ -83,7 +93,7 @@ class Language:
     source_suffixes: tuple[str, ...] = ()
     compiler_options: tuple[str, ...] = ()
     support_files: Mapping[str, str] = field(default_factory=dict)
-    precompiled: Mapping[str, object] = field(default_factory=dict)
+    precompiled: tuple[Mapping[str, object], ...] = ()
     # The compile step builds what `run` runs (an executable, bytecode, JavaScript from
     # TypeScript), not only a syntax check: Piston shows a compile stage for these.
     builds: bool = False
@@ -166,11 +176,17 @@ class Language:
             p for p in paths if not (os.access(p, os.X_OK) if p in programs else os.path.exists(p))
         )
 
-    def precompiled_header(self) -> Path | None:
-        """The system header to precompile, when the registry names one and it is installed."""
-        pattern = self.precompiled.get("header")
-        found = sorted(glob.glob(str(pattern))) if pattern else []
-        return Path(found[-1]) if found else None
+    def precompiled_headers(self) -> list[PrecompiledHeader]:
+        """The system headers to precompile that the registry names and that are installed."""
+        headers = []
+        for entry in self.precompiled:
+            pattern, command = entry.get("header"), entry.get("command")
+            found = sorted(glob.glob(str(pattern))) if pattern else []
+            if found and isinstance(command, list):
+                headers.append(
+                    PrecompiledHeader(Path(found[-1]), str(entry["name"]), tuple(map(str, command)))
+                )
+        return headers
 
     @cached_property
     def version(self) -> str:
@@ -224,8 +240,12 @@ def _language(key: str, table: dict[str, object]) -> Language:
     main_class = table.get("main_class")
     support = table.get("support_files", {})
     assert isinstance(support, dict), f"{key}.support_files must be a table"
-    precompiled = table.get("precompiled", {})
-    assert isinstance(precompiled, dict), f"{key}.precompiled must be a table"
+    precompiled = table.get("precompiled", [])
+    precompiled = [precompiled] if isinstance(precompiled, dict) else precompiled
+    assert isinstance(precompiled, list) and all(
+        isinstance(entry, dict) and {"header", "name", "command"} <= set(entry)
+        for entry in precompiled
+    ), f"{key}.precompiled must be tables of header, name and command"
     judge0 = table.get("judge0")
     assert judge0 is None or isinstance(judge0, dict), f"{key}.judge0 must be a table"
     piston = table.get("piston")
@@ -256,7 +276,7 @@ def _language(key: str, table: dict[str, object]) -> Language:
         source_suffixes=strings("source_suffixes"),
         compiler_options=strings("compiler_options"),
         support_files={str(k): str(v) for k, v in support.items()},
-        precompiled=dict(precompiled),
+        precompiled=tuple(dict(entry) for entry in precompiled),
         builds=bool(table.get("builds", False)),
         more_extensions=strings("extensions"),
         judge0=_judge0(key, judge0) if judge0 is not None else None,

@@ -5,6 +5,7 @@ and the closures they need (a compile step's symlink never reaches a run)."""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 import uuid
@@ -257,6 +258,29 @@ def test_the_precompiled_header_is_used_and_the_result_is_the_same(tmp_path: Pat
     code = "#include <bits/stdc++.h>\nint main() { std::vector<int> v{3, 1, 2}; std::sort(v.begin(), v.end()); std::cout << v[0] << '\\n'; }"
     result = run("cpp", settings, code=code)
     assert (result.verdict, result.output) == ("accepted", "1\n"), result
+
+
+@pytest.mark.parametrize("first_include", ["bits/stdc++.h", "iostream"])
+def test_each_precompiled_header_is_valid_for_the_compile_command(
+    tmp_path: Path, first_include: str
+) -> None:
+    """g++ -H marks the header it read from a .gch with "!" and one it found but could not use
+    with "x": each header the executor built must be usable with the registry's compile flags,
+    or a source that starts with it is compiled from the real header, correct but slow."""
+    language = LANGUAGES["cpp"]
+    settings = cached_settings(tmp_path, megabytes=0)
+    where = precompiled.ready(language, settings.cache_root, wait=True)
+    assert where is not None
+    source = tmp_path / "main.cpp"
+    source.write_text(f"#include <{first_include}>\nint main() {{ std::cout << 1; }}\n")
+    assert language.compile is not None
+    flags = [a for a in language.compile[1:] if a.startswith(("-O", "-std"))]
+    done = subprocess.run(
+        ["g++", *flags, "-H", f"-I{where}", "-o", str(tmp_path / "main"), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"! {where}/{first_include}.gch" in done.stderr, done.stderr[:2000]
 
 
 def test_a_symlink_left_by_a_compile_step_never_reaches_a_run(tmp_path: Path) -> None:
