@@ -251,9 +251,20 @@ def test_the_cache_stays_within_its_bound(tmp_path: Path) -> None:
     assert cache.stats.evictions >= 2
 
 
-def test_the_precompiled_header_is_used_and_the_result_is_the_same(tmp_path: Path) -> None:
-    settings = cached_settings(tmp_path, megabytes=0)  # no compile cache: the compiler runs
-    where = precompiled.ready(LANGUAGES["cpp"], settings.cache_root, wait=True)
+@pytest.fixture(scope="module")
+def without_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> ExecutorSettings:
+    """No compile cache (the compiler runs each time), and C++'s precompiled headers built once
+    for the tests that use them (6 s of CPU each time)."""
+    settings = cached_settings(tmp_path_factory.mktemp("pch"), megabytes=0)
+    precompiled.ready(LANGUAGES["cpp"], settings.cache_root, wait=True)
+    return settings
+
+
+def test_the_precompiled_header_is_used_and_the_result_is_the_same(
+    without_compile_cache: ExecutorSettings,
+) -> None:
+    settings = without_compile_cache
+    where = precompiled.ready(LANGUAGES["cpp"], settings.cache_root)
     assert where is not None and (where / "bits" / "stdc++.h.gch").stat().st_size > 0
     code = "#include <bits/stdc++.h>\nint main() { std::vector<int> v{3, 1, 2}; std::sort(v.begin(), v.end()); std::cout << v[0] << '\\n'; }"
     result = run("cpp", settings, code=code)
@@ -262,14 +273,13 @@ def test_the_precompiled_header_is_used_and_the_result_is_the_same(tmp_path: Pat
 
 @pytest.mark.parametrize("first_include", ["bits/stdc++.h", "iostream"])
 def test_each_precompiled_header_is_valid_for_the_compile_command(
-    tmp_path: Path, first_include: str
+    tmp_path: Path, without_compile_cache: ExecutorSettings, first_include: str
 ) -> None:
     """g++ -H marks the header it read from a .gch with "!" and one it found but could not use
     with "x": each header the executor built must be usable with the registry's compile flags,
     or a source that starts with it is compiled from the real header, correct but slow."""
     language = LANGUAGES["cpp"]
-    settings = cached_settings(tmp_path, megabytes=0)
-    where = precompiled.ready(language, settings.cache_root, wait=True)
+    where = precompiled.ready(language, without_compile_cache.cache_root)
     assert where is not None
     source = tmp_path / "main.cpp"
     source.write_text(f"#include <{first_include}>\nint main() {{ std::cout << 1; }}\n")
