@@ -15,11 +15,13 @@ first on the include path (-I{pch_dir}).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import structlog
@@ -29,6 +31,7 @@ from functions.languages import Language, PrecompiledHeader
 
 log = structlog.get_logger(__name__)
 INSIDE = "/pch"  # where a compile step sees the directory
+BUILD_TIMEOUT_S = 300
 _BUILDING: set[Path] = set()
 _LOCK = threading.Lock()
 
@@ -73,6 +76,17 @@ def _built(language: Language, where: Path) -> bool:
     return all(_target(h, where).exists() for h in language.precompiled_headers())
 
 
+def _remove_abandoned(directory: Path) -> None:
+    """Remove the temp files of builds that cannot still be running (older than a build may
+    take): an executor stopped while building leaves its .tmp (100 MB for bits/stdc++.h) in a
+    cache that outlives it (serve's data dir, a shared volume)."""
+    now = time.time()
+    for partial in directory.glob("*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - partial.stat().st_mtime > BUILD_TIMEOUT_S:
+                partial.unlink()
+
+
 def _build(language: Language, where: Path) -> None:
     try:
         for header in language.precompiled_headers():
@@ -88,13 +102,15 @@ def _build_one(language: Language, header: PrecompiledHeader, where: Path) -> No
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(target.parent)
         handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         os.close(handle)
         argv = [a.replace("{header}", str(header.header)).replace("{output}", temporary)
                 for a in header.command]  # fmt: skip
         done = subprocess.run(
-            argv, capture_output=True, timeout=300, env={"PATH": "/usr/bin:/bin"}, check=False
-        )
+            argv, capture_output=True, timeout=BUILD_TIMEOUT_S, env={"PATH": "/usr/bin:/bin"},
+            check=False,
+        )  # fmt: skip
         if done.returncode != 0:
             log.error("precompiled header failed", language=language.id, stderr=done.stderr[-2000:])
             os.unlink(temporary)

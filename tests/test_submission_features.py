@@ -5,9 +5,11 @@ and the closures they need (a compile step's symlink never reaches a run)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -269,6 +271,24 @@ def test_the_precompiled_header_is_used_and_the_result_is_the_same(
     code = "#include <bits/stdc++.h>\nint main() { std::vector<int> v{3, 1, 2}; std::sort(v.begin(), v.end()); std::cout << v[0] << '\\n'; }"
     result = run("cpp", settings, code=code)
     assert (result.verdict, result.output) == ("accepted", "1\n"), result
+
+
+def test_a_build_abandoned_by_a_stopped_executor_is_removed_and_one_in_progress_kept(
+    tmp_path: Path,
+) -> None:
+    """A stopped executor leaves its half-built .gch (a temp file) in the cache, which outlives
+    it: the next build removes those older than a build may take, and no younger one."""
+    settings = cached_settings(tmp_path, megabytes=0)
+    where = precompiled.directory(LANGUAGES["cpp"], settings.cache_root)
+    assert where is not None
+    (where / "bits").mkdir(parents=True)
+    abandoned, in_progress = where / "bits" / "old.tmp", where / "bits" / "new.tmp"
+    for partial in (abandoned, in_progress):
+        partial.write_bytes(b"half a header")
+    long_ago = time.time() - precompiled.BUILD_TIMEOUT_S - 60
+    os.utime(abandoned, (long_ago, long_ago))
+    assert precompiled.ready(LANGUAGES["cpp"], settings.cache_root, wait=True) == where
+    assert not abandoned.exists() and in_progress.exists()
 
 
 @pytest.mark.parametrize("first_include", ["bits/stdc++.h", "iostream"])
