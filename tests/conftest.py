@@ -12,10 +12,12 @@ executor's result, the HTTP server (eventing/gworker.py) or the services' health
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -109,6 +111,22 @@ class Stack:
         return self.wait(self.submit(body)["id"], timeout_s)
 
 
+def _stack_cache() -> str:
+    """One compile cache for every stack of this run (and of the pytest runs it starts, which
+    inherit the variable), as one machine keeps its executor's across starts (<data dir>/
+    executor/cache, sentinel/executor_identity.py): each new executor would otherwise build C++'s
+    precompiled headers again, 6 s of CPU each time. Sticky and open to all, as /tmp is: the
+    executor's user writes it, and only the executor (never a sandbox) sees it."""
+    shared = os.environ.get("SENTINEL_TEST_STACK_CACHE")
+    if not shared:
+        shared = os.environ["SENTINEL_TEST_STACK_CACHE"] = tempfile.mkdtemp(
+            prefix="sentinel-test-cache-"
+        )
+        os.chmod(shared, 0o1777)
+        atexit.register(shutil.rmtree, shared, True)
+    return shared
+
+
 # The callback secret and allow-list of every stack started here: test receivers listen on
 # 127.0.0.1, which is otherwise refused as a callback destination.
 CALLBACK_SECRET = "test-callback-secret"
@@ -121,6 +139,7 @@ STACK_ENV = {
     # A request must arrive whole within this (eventing/gworker.py): short, so that the test of
     # the 408 waits little; every request of the suite is sent at once over loopback.
     "SENTINEL_READ_TIMEOUT_S": "3",
+    "SENTINEL_CACHE_DIR": _stack_cache(),
 }
 
 
