@@ -80,7 +80,9 @@ def test_the_transcript_holds_both_sides_and_is_bounded() -> None:
     assert transcript is not None
     lines = transcript.splitlines()
     assert lines[:2] == ["> 500", "< <"] and lines[-1] == "< =", transcript
-    flood = "import sys\nfor i in range(100000):\n    print(i)\nsys.exit(0)"
+    # 200 kB in one write: past the 64 kB bound at once, however slowly a loaded machine relays
+    # (100,000 short lines once reached only 8,411 of them within the wall limit in CI).
+    flood = "import sys\nsys.stdout.write(('x' * 999 + '\\n') * 200)\nsys.exit(0)"
     flooded = interact(
         "import sys\nsys.stdin.read()", {"language": "python", "code": flood, "transcript": True},
         [TestCase()],
