@@ -176,8 +176,10 @@ class Language:
             p for p in paths if not (os.access(p, os.X_OK) if p in programs else os.path.exists(p))
         )
 
-    def precompiled_headers(self) -> list[PrecompiledHeader]:
-        """The system headers to precompile that the registry names and that are installed."""
+    @cached_property
+    def precompiled_headers(self) -> tuple[PrecompiledHeader, ...]:
+        """The system headers to precompile that the registry names and that are installed
+        (looked for once: every C++ compile asks, functions/precompiled.py)."""
         headers = []
         for entry in self.precompiled:
             pattern, command = entry.get("header"), entry.get("command")
@@ -186,7 +188,7 @@ class Language:
                 headers.append(
                     PrecompiledHeader(Path(found[-1]), str(entry["name"]), tuple(map(str, command)))
                 )
-        return headers
+        return tuple(headers)
 
     @cached_property
     def version(self) -> str:

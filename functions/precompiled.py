@@ -38,7 +38,7 @@ _LOCK = threading.Lock()
 
 def directory(language: Language, cache_root: Path) -> Path | None:
     """Where the language's precompiled headers live (built or not); None when it has none."""
-    headers = language.precompiled_headers()
+    headers = language.precompiled_headers
     if not headers:
         return None
     digest = hashlib.sha256(
@@ -73,7 +73,7 @@ def _target(header: PrecompiledHeader, where: Path) -> Path:
 
 
 def _built(language: Language, where: Path) -> bool:
-    return all(_target(h, where).exists() for h in language.precompiled_headers())
+    return all(_target(h, where).exists() for h in language.precompiled_headers)
 
 
 def _remove_abandoned(directory: Path) -> None:
@@ -89,7 +89,7 @@ def _remove_abandoned(directory: Path) -> None:
 
 def _build(language: Language, where: Path) -> None:
     try:
-        for header in language.precompiled_headers():
+        for header in language.precompiled_headers:
             _build_one(language, header, where)
     finally:
         with _LOCK:
