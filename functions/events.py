@@ -12,8 +12,11 @@ sends none: it goes from queued to completed, as without K_SINK (docs/broker.md)
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import requests
 import structlog
@@ -30,6 +33,20 @@ def _nothing() -> None:
     pass
 
 
+@dataclass
+class _Due:
+    """A started event to send at `at` (monotonic seconds) unless its job ends first."""
+
+    at: float
+    job: str
+    language: str
+    started_at: str
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class StartedEvents:
     """Posts `execution.started` for each job to the sink URL, if there is one."""
 
@@ -40,31 +57,57 @@ class StartedEvents:
         self.delay_s = delay_s
         self._pool = ThreadPoolExecutor(2, "started-events") if self.sink_url else None
         self._local = threading.local()  # one keep-alive session per sending thread
+        # Every job waits the same delay, so the queue is in the order of its deadlines.
+        self._due: deque[_Due] = deque()
+        self._wake = threading.Condition()
+        self._waiter: threading.Thread | None = None
 
     def announce(self, submission: contract.Submission, language: str) -> Callable[[], None]:
         """Queue the started event for `submission`; returns at once, with a function to call
         when the job is finished.
 
-        The event is sent only if the job is still running `delay_s` later (a
-        timer the returned function cancels). A job that short would show "running" to nobody,
-        and its started event cost three HTTP requests (here to the broker ingress, the
-        dispatcher to the sink) and five Redis round trips on a machine the runs need.
+        The event is sent only if the job is still running `delay_s` later (the returned
+        function cancels it). A job that short would show "running" to nobody, and its started
+        event cost three HTTP requests (here to the broker ingress, the dispatcher to the sink)
+        and five Redis round trips on a machine the runs need. One thread waits for every job's
+        delay (a threading.Timer per job was a thread started per job), and the event is only
+        built when it is sent.
         """
         if self._pool is None:
             return _nothing
-        event = contract.make_event(
+        due = _Due(time.monotonic() + self.delay_s, submission.id, language, contract.now_iso())
+        with self._wake:
+            self._due.append(due)
+            if self._waiter is None:  # started here, in the worker, never before a fork
+                self._waiter = threading.Thread(target=self._wait, name="started-due", daemon=True)
+                self._waiter.start()
+            if len(self._due) == 1:  # else the waiter is already waiting for an earlier one
+                self._wake.notify()
+        return due.cancel
+
+    def _wait(self) -> None:
+        """Hand each due event that was not cancelled to the sending pool, in order."""
+        assert self._pool is not None
+        while True:
+            with self._wake:
+                while not self._due:
+                    self._wake.wait()
+                first = self._due[0]
+                left = first.at - time.monotonic()
+                if left > 0 and not first.cancelled:
+                    self._wake.wait(left)
+                    continue
+                self._due.popleft()
+            if not first.cancelled:
+                self._pool.submit(self._send, self._event(first))
+
+    def _event(self, due: _Due) -> BaseCloudEvent:
+        return contract.make_event(
             contract.STARTED,
-            contract.Started(
-                id=submission.id, executor=self.executor, started_at=contract.now_iso()
-            ),
+            contract.Started(id=due.job, executor=self.executor, started_at=due.started_at),
             source=f"/sentinel/{self.executor}",
-            language=language,
+            language=due.language,
         )
-        pool = self._pool
-        timer = threading.Timer(self.delay_s, pool.submit, (self._send, event))
-        timer.daemon = True
-        timer.start()
-        return timer.cancel
 
     def _send(self, event: BaseCloudEvent) -> None:
         assert self.sink_url is not None

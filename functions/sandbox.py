@@ -224,7 +224,7 @@ def run(
     finally:
         prepared.close()
         if streams is None:  # after the run: its replacement's setup does not compete with it
-            _SPARES.refill(key)
+            _SPARES.refill(key, _group_limits(limits))
     stdout, stderr, exceeded = seen.stdout, seen.stderr, seen.output_exceeded
     refused = ""
     if keep_box is not None:
@@ -252,6 +252,10 @@ def run(
         box_refused=refused,
         ended_by=_ended_by(seen, limits, oom, failed, killed_by),
     )
+
+
+def _group_limits(limits: RunLimits) -> GroupLimits:
+    return (limits.memory_kb * 1024, limits.processes)
 
 
 def _wanted(limits: RunLimits) -> rlimits.Wanted:
@@ -341,9 +345,13 @@ def _unpacked(archive: bytes, keep_box: Path, limits: RunLimits, exceeded: bool)
 _Shape = tuple[int, int, tuple[tuple[str, str], ...]]
 # (command, binds, shape, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
 _Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], _Shape, rlimits.Rlimits | None, str]
+# A run's cgroup limits: memory in bytes, and tasks.
+GroupLimits = tuple[int, int]
 # How long a sandbox may take to set itself up (its mounts and namespaces) before the executor
 # gives up on it: far beyond the 3-6 ms it takes, for a machine under load.
 _READY_S = 20.0
+_READY_POLL_S = 0.0005
+_PATIENT_POLL_S = 0.002
 
 
 @dataclass
@@ -371,17 +379,17 @@ class _Prepared:
     status: bytes = b""  # what bwrap wrote to its --json-status-fd so far
     reaped: bool = False  # its pid 1 (rlimit mode, functions/subreaper.py)
     box_fd: int = -1  # the blocked sandbox's /box, open once it is set up
+    group_limits: GroupLimits | None = None  # what its group's limits are set to, once set
 
     @classmethod
     def spawn(
         cls, key: _Key, where: cgroups.Delegation | None, streams: tuple[int, int] | None = None
     ) -> _Prepared:
         """Start one. bwrap gets an empty environment and, when this process is root, the
-        unprivileged identity (then CPython forks instead of vfork: a root executor pays it).
-        With `streams` (stdin, stdout), the program gets those; they are closed here once bwrap
-        holds them."""
+        unprivileged identity (through setpriv: functions/identity.py, switch_command). With
+        `streams` (stdin, stdout), the program gets those; they are closed here once bwrap holds
+        them."""
         argv, binds, shape, fixed, proc_mode = key
-        ids = identity.sandbox_ids()
         try:
             args_r, args_w = os.pipe()
         except BaseException:
@@ -394,22 +402,18 @@ class _Prepared:
         filter_fd = seccomp.memfd()
         passed = (args_r, filter_fd, status_w, block_r)
         group = cgroups.Group.create(where) if where is not None else None
-        switch: dict[str, object] = (
-            {"user": ids.uid, "group": ids.gid, "extra_groups": []} if ids.switch else {}
-        )
         try:
             command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *argv]
             if fixed is not None:
                 command = [*rlimits.prlimit_command(fixed), *command]
             process = subprocess.Popen(
-                command,
+                [*identity.switch_command(), *command],
                 stdin=streams[0] if streams is not None else stdin.read_fd if stdin else -1,
                 stdout=subprocess.PIPE if streams is None else streams[1],
                 stderr=subprocess.PIPE,
                 pass_fds=passed,
                 start_new_session=True,
                 env={},
-                **switch,  # type: ignore[call-overload]
             )
         except BaseException:
             for fd in (args_w, block_w, status_r):
@@ -446,22 +450,29 @@ class _Prepared:
             raise
         return prepared
 
-    def ready(self, timeout: float = _READY_S) -> bool:
+    def ready(self, timeout: float = _READY_S, patient: bool = False) -> bool:
         """Wait until bwrap has set the sandbox up (its pid 1's root is the new root, with the
         /box tmpfs mounted in it) and open that /box; false if bwrap ended first or took longer
         than `timeout` (it is then killed). Called by the spares' thread, so a taken spare is
-        ready already."""
+        ready already.
+
+        Nothing tells when bwrap is done, so this looks every 0.5 ms; `patient` (the spares'
+        thread, where nobody waits) looks less and less often, up to every _PATIENT_POLL_S: a
+        set-up of 10-20 ms cost 20-40 looks, about 1 ms of the executor's CPU per run."""
         if self.box_fd >= 0:
             return True
         deadline = time.monotonic() + timeout
         own_root = os.stat("/")
+        pause = _READY_POLL_S
         while time.monotonic() < deadline and self.process.poll() is None:
             self._read_status()
             found = re.search(rb'"child-pid": *(\d+)', self.status)
             if found is not None and (fd := _set_up_box(int(found.group(1)), own_root)) >= 0:
                 self.box_fd = fd
                 return True
-            time.sleep(0.0005)
+            time.sleep(pause)
+            if patient:
+                pause = min(pause * 2, _PATIENT_POLL_S)
         if self.process.poll() is None:
             _kill(self.process)
         return False
@@ -482,8 +493,7 @@ class _Prepared:
         if not self.rlimits_fixed:
             for which, soft, hard in rlimits.outer(_wanted(limits), grouped=self.group is not None):
                 resource.prlimit(pid1, which, (soft, hard))
-        if self.group is not None:
-            self.group.limit(limits.memory_kb * 1024, limits.processes)
+        self.limit_group(_group_limits(limits))
         if self.stdin is not None:
             with open(self.stdin.write_fd, "wb", closefd=False) as written:
                 written.write(stdin)
@@ -492,6 +502,14 @@ class _Prepared:
         with contextlib.suppress(BrokenPipeError):
             os.write(self.block_fd, b"r")
         self._close_fds(self.block_fd)
+
+    def limit_group(self, limits: GroupLimits) -> None:
+        """Its cgroup's memory and task limits, written only when they differ from those it
+        has: a spare gets the last run's ahead (_Spares.refill), which takes 0.4-0.5 ms of cgroup
+        writes off the request path when the next run asks the same."""
+        if self.group is not None and limits != self.group_limits:
+            self.group.limit(*limits)
+            self.group_limits = limits
 
     def _why_not_ready(self) -> str:
         """bwrap's own last word when it ended during its setup, else the wait that ran out."""
@@ -598,7 +616,7 @@ class _Spares:
     def __init__(self) -> None:
         self._ready: OrderedDict[_Key, list[_Prepared]] = OrderedDict()
         self._lock = threading.Lock()
-        self._wanted: queue.SimpleQueue[_Key] = queue.SimpleQueue()
+        self._wanted: queue.SimpleQueue[tuple[_Key, GroupLimits]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         # Held while the thread prepares one, so that closing waits for it (at exit, a sandbox
         # half prepared would leave its groups behind).
@@ -612,14 +630,16 @@ class _Spares:
                 self._ready.move_to_end(key)
             return ready.pop() if ready else None
 
-    def refill(self, key: _Key) -> None:
+    def refill(self, key: _Key, limits: GroupLimits) -> None:
+        """Prepare one more for `key`, with the group limits of the run that took the last one
+        (the next run most likely has the same: its release then writes none)."""
         with self._lock:
             if self._thread is None:
                 # Long-lived on purpose: a prepared bwrap gets SIGKILL when the thread that
                 # started it ends (--die-with-parent follows the parent thread).
                 self._thread = threading.Thread(target=self._loop, name="spares", daemon=True)
                 self._thread.start()
-        self._wanted.put(key)
+        self._wanted.put((key, limits))
 
     def count(self) -> int:
         """How many prepared sandboxes wait right now."""
@@ -641,7 +661,7 @@ class _Spares:
 
     def _loop(self) -> None:
         while True:
-            key = self._wanted.get()
+            key, limits = self._wanted.get()
             with self._lock:
                 if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
@@ -649,9 +669,10 @@ class _Spares:
             try:
                 try:
                     prepared = _Prepared.spawn(key, delegation())
+                    prepared.limit_group(limits)
                 except OSError:
                     continue  # the next run starts cold; it reports the fault if it persists
-                if not prepared.ready():
+                if not prepared.ready(patient=True):
                     prepared.close()
                     continue  # likewise
             finally:

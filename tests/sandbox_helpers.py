@@ -58,8 +58,8 @@ def language_or_skip(name: str) -> Language:
 
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
-    (a spare is a bwrap blocked on its --args, not yet released, or the prlimit(1) about to
-    become one)."""
+    (a spare is a bwrap blocked on its --args, not yet released, or the setpriv(1) or
+    prlimit(1) about to become one)."""
     where = sandbox.delegation()
     if where is None:
         return []
@@ -76,9 +76,9 @@ def leftovers() -> list[str]:
             cmdline = _cmdline(pid)
             if cmdline is None:
                 continue
-            # A spare may be caught between prlimit(1) and its exec of bwrap.
+            # A spare may be caught before setpriv(1) or prlimit(1) has exec'd bwrap.
             if (
-                cmdline[0] not in (b"/usr/bin/bwrap", b"/usr/bin/prlimit")
+                cmdline[0] not in (b"/usr/bin/bwrap", b"/usr/bin/prlimit", b"/usr/bin/setpriv")
                 or b"--args" not in cmdline
             ):
                 found.append(b" ".join(cmdline).decode(errors="replace"))

@@ -578,7 +578,10 @@ for path in ['/proc/sysrq-trigger', '/proc/sys/kernel/panic', '/sys/kernel/mm/ks
 
 
 def test_sandboxed_processes_are_never_host_root() -> None:
-    """Seen from the host: every process of a run belongs to an unprivileged uid."""
+    """Seen from the host: every process of a run belongs to an unprivileged uid and gid, by
+    each of its ids (real, effective, saved, filesystem), with no supplementary group and no
+    capability (this suite runs as root: the executor switches to the sandbox's user through
+    setpriv, functions/identity.py)."""
     marker = f"uid-probe-{uuid.uuid4().hex[:8]}"
     submission = Submission(
         id=uuid.uuid4().hex,
@@ -586,15 +589,17 @@ def test_sandboxed_processes_are_never_host_root() -> None:
         code="import os, sys, time\nos.fork()\ntime.sleep(1.5)\nprint(sys.argv[1])",
         args=[marker],  # on the command line of each of its processes, for the host to find
     )
-    seen: list[int] = []
+    seen: list[dict[str, list[str]]] = []
     finished = threading.Event()
 
     def watch() -> None:
         while not finished.is_set():
             for pid in host_processes_with(marker):
                 with contextlib.suppress(OSError, IndexError):
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    seen.append(int(status.split("Uid:")[1].split()[1]))  # effective uid
+                    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                    fields = dict(line.split(":", 1) for line in status if ":" in line)
+                    names = ("Uid", "Gid", "Groups", "CapPrm", "CapEff", "CapAmb")
+                    seen.append({name: fields[name].split() for name in names})
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
@@ -606,7 +611,11 @@ def test_sandboxed_processes_are_never_host_root() -> None:
         watcher.join()
     assert result.verdict == "accepted" and marker in result.output, result
     assert seen, "the run's processes were not seen from the host"
-    assert 0 not in seen, seen
+    for ids in seen:
+        assert len(ids["Uid"]) == 4 and "0" not in ids["Uid"], ids
+        assert len(ids["Gid"]) == 4 and "0" not in ids["Gid"], ids
+        assert ids["Groups"] == [], ids
+        assert {int(ids[cap][0], 16) for cap in ("CapPrm", "CapEff", "CapAmb")} == {0}, ids
 
 
 CANARY_READERS: list[tuple[str, str]] = [
