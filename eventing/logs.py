@@ -69,8 +69,13 @@ class _HandlerLogger:
     def msg(self, message: str) -> None:
         self._handler.acquire()
         try:
-            self._handler.stream.write(message + "\n")
-            self._handler.stream.flush()
+            stream = self._handler.stream
+            # Closed at interpreter exit (a test run's captured stderr) while a daemon thread
+            # still logs: the line is dropped, as the stdlib's StreamHandler would drop it,
+            # rather than a traceback from that thread.
+            if not getattr(stream, "closed", False):
+                stream.write(message + "\n")
+                stream.flush()
         finally:
             self._handler.release()
 

@@ -230,9 +230,19 @@ class Group:
             _write(group / "pids.max", processes)
             return
         memory = self.paths["memory"]
-        _write(memory / "memory.limit_in_bytes", memory_bytes)
-        with contextlib.suppress(FileNotFoundError):  # no swap accounting on this kernel
-            _write(memory / "memory.memsw.limit_in_bytes", memory_bytes)
+        limit, memsw = memory / "memory.limit_in_bytes", memory / "memory.memsw.limit_in_bytes"
+        # v1 refuses (EINVAL) a memory limit above memsw's: lowering both writes the memory
+        # limit first, raising them memsw first (a spare's group may hold the last run's limits,
+        # functions/sandbox.py).
+        try:
+            _write(limit, memory_bytes)
+            with contextlib.suppress(FileNotFoundError):  # no swap accounting on this kernel
+                _write(memsw, memory_bytes)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            _write(memsw, memory_bytes)
+            _write(limit, memory_bytes)
         _write(self.paths["pids"] / "pids.max", processes)
 
     def join(self, pid: int) -> None:

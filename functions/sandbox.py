@@ -351,7 +351,6 @@ GroupLimits = tuple[int, int]
 # gives up on it: far beyond the 3-6 ms it takes, for a machine under load.
 _READY_S = 20.0
 _READY_POLL_S = 0.0005
-_PATIENT_POLL_S = 0.002
 
 
 @dataclass
@@ -450,29 +449,23 @@ class _Prepared:
             raise
         return prepared
 
-    def ready(self, timeout: float = _READY_S, patient: bool = False) -> bool:
+    def ready(self, timeout: float = _READY_S) -> bool:
         """Wait until bwrap has set the sandbox up (its pid 1's root is the new root, with the
         /box tmpfs mounted in it) and open that /box; false if bwrap ended first or took longer
         than `timeout` (it is then killed). Called by the spares' thread, so a taken spare is
-        ready already.
-
-        Nothing tells when bwrap is done, so this looks every 0.5 ms; `patient` (the spares'
-        thread, where nobody waits) looks less and less often, up to every _PATIENT_POLL_S: a
-        set-up of 10-20 ms cost 20-40 looks, about 1 ms of the executor's CPU per run."""
+        ready already. Nothing tells when bwrap is done, so this looks every 0.5 ms (a run may
+        be waiting for this one: _Spares.take)."""
         if self.box_fd >= 0:
             return True
         deadline = time.monotonic() + timeout
         own_root = os.stat("/")
-        pause = _READY_POLL_S
         while time.monotonic() < deadline and self.process.poll() is None:
             self._read_status()
             found = re.search(rb'"child-pid": *(\d+)', self.status)
             if found is not None and (fd := _set_up_box(int(found.group(1)), own_root)) >= 0:
                 self.box_fd = fd
                 return True
-            time.sleep(pause)
-            if patient:
-                pause = min(pause * 2, _PATIENT_POLL_S)
+            time.sleep(_READY_POLL_S)
         if self.process.poll() is None:
             _kill(self.process)
         return False
@@ -622,9 +615,20 @@ class _Spares:
         # half prepared would leave its groups behind).
         self._spawning = threading.Lock()
         self._closing = False
+        # The command whose spare the thread is setting up right now, and a condition (on
+        # _lock) notified whenever that ends.
+        self._making: _Key | None = None
+        self._changed = threading.Condition(self._lock)
 
     def take(self, key: _Key) -> _Prepared | None:
+        """A prepared sandbox for `key`, or None. A run whose command's spare is still being
+        set up waits for that one: it was started before any the run could start now, so
+        waiting is never the slower way (a C++ run that came while its spare was 2 ms from
+        ready was spawned cold instead, 10-15 ms more on the request path)."""
         with self._lock:
+            self._changed.wait_for(
+                lambda: bool(self._ready.get(key)) or self._making != key, timeout=_READY_S
+            )
             ready = self._ready.get(key)
             if ready is not None:
                 self._ready.move_to_end(key)
@@ -666,27 +670,40 @@ class _Spares:
                 if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
                 self._spawning.acquire()
+                self._making = key
+            prepared: _Prepared | None = None
             try:
-                try:
-                    prepared = _Prepared.spawn(key, delegation())
-                    prepared.limit_group(limits)
-                except OSError:
-                    continue  # the next run starts cold; it reports the fault if it persists
-                if not prepared.ready(patient=True):
-                    prepared.close()
-                    continue  # likewise
+                prepared = self._prepare(key, limits)
             finally:
                 self._spawning.release()
-            with self._lock:
-                if self._closing:
-                    prepared.close()
-                    continue
-                self._ready.setdefault(key, []).append(prepared)
-                self._ready.move_to_end(key)
-                evicted = self._over_bound()
-            for spare in evicted:
+                with self._lock:
+                    self._making = None
+                    if prepared is not None and not self._closing:
+                        self._ready.setdefault(key, []).append(prepared)
+                        self._ready.move_to_end(key)
+                        prepared = None
+                    evicted = self._over_bound()
+                    self._changed.notify_all()
+            for spare in [*evicted, *([prepared] if prepared is not None else [])]:
                 with contextlib.suppress(OSError):
                     spare.close()
+
+    @staticmethod
+    def _prepare(key: _Key, limits: GroupLimits) -> _Prepared | None:
+        """One spare, set up and blocked; None when that failed (the next run then starts cold,
+        and reports the fault if it persists)."""
+        try:
+            prepared = _Prepared.spawn(key, delegation())
+        except OSError:
+            return None
+        try:
+            prepared.limit_group(limits)
+            if prepared.ready():
+                return prepared
+        except OSError:
+            pass
+        prepared.close()
+        return None
 
     def _over_bound(self) -> list[_Prepared]:
         """Take spares of the least recently used commands until MAX_SPARES hold (locked)."""

@@ -6,11 +6,13 @@ same file inside a Debian 12 guest (pure cgroup v2) with SENTINEL_EXPECT_LIMITS=
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,31 @@ def test_a_memory_bomb_is_mle_with_the_peak_at_the_limit(
     assert result.verdict == "memory_limit_exceeded", result
     # The group's own peak (memory.peak, memory.max_usage_in_bytes): at the limit, not above.
     assert MEMORY_MB * 1024 * 0.9 <= (result.memory_kb or 0) <= MEMORY_MB * 1024, result
+    assert leftovers() == []
+
+
+HOLDER = "b = bytearray(160 * 1024 * 1024)\nprint('held', len(b) // 2**20)"
+
+
+@needs_groups
+def test_each_run_gets_its_own_limits_whatever_its_spare_was_prepared_with() -> None:
+    """A spare sandbox gets the cgroup limits of the run before it, ahead of its own run
+    (functions/sandbox.py, _Spares.refill); a run that asks for other limits has its own in
+    place before its program starts: 160 MB fits under 512 MB, never under 64 MB, in either
+    order."""
+    roomy = sandbox.RunLimits(
+        cpu_ms=15_000, wall_ms=30_000, memory_kb=512 * 1024, output_bytes=65536
+    )
+    tight = dataclasses.replace(roomy, memory_kb=MEMORY_MB * 1024)
+    order = [roomy, roomy, tight, tight, roomy, tight]
+    exceeded = []
+    for limits in order:
+        outcome = sandbox.run(["/usr/bin/python3", "-c", HOLDER], limits=limits)
+        exceeded.append(outcome.memory_exceeded)
+        if not outcome.memory_exceeded:
+            assert outcome.stdout == b"held 160\n", outcome
+        time.sleep(1)  # the spares' thread prepares the next one meanwhile
+    assert exceeded == [limits is tight for limits in order]
     assert leftovers() == []
 
 

@@ -73,3 +73,34 @@ def test_lines_from_structlog_and_stdlib_at_once_stay_whole() -> None:
     assert len(lines) == 12000
     for line in lines:
         json.loads(line)
+
+
+CLOSED_AT_EXIT = """
+import io, sys, threading, structlog
+from eventing import logs
+logs.configure("sink")
+log = structlog.get_logger("test")
+log.info("before")
+sys.stderr.close()  # as pytest's captured stream is at the end of a run
+failed = []
+def late():
+    try:
+        log.warning("completion listener reconnecting", error="closed")
+    except BaseException as exc:  # noqa: BLE001
+        failed.append(repr(exc))
+thread = threading.Thread(target=late)
+thread.start()
+thread.join()
+print("failed" if failed else "dropped", failed)
+"""
+
+
+def test_a_line_logged_after_stderr_closed_is_dropped_without_a_traceback() -> None:
+    """At the end of a test run a daemon thread (the ingress's completion listener) logged to
+    the closed captured stream and printed a traceback; such a line is now dropped."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_AT_EXIT], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[1], check=True,
+    )  # fmt: skip
+    assert done.stdout.startswith("dropped"), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
