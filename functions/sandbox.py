@@ -671,22 +671,32 @@ class _Spares:
                     continue
                 self._spawning.acquire()
                 self._making = key
-            prepared: _Prepared | None = None
             try:
-                prepared = self._prepare(key, limits)
+                self._add(key, self._prepare(key, limits))
             finally:
-                self._spawning.release()
                 with self._lock:
                     self._making = None
-                    if prepared is not None and not self._closing:
-                        self._ready.setdefault(key, []).append(prepared)
-                        self._ready.move_to_end(key)
-                        prepared = None
-                    evicted = self._over_bound()
                     self._changed.notify_all()
-            for spare in [*evicted, *([prepared] if prepared is not None else [])]:
-                with contextlib.suppress(OSError):
-                    spare.close()
+                self._spawning.release()
+
+    def _add(self, key: _Key, prepared: _Prepared | None) -> None:
+        """Put a new spare in, or close it when closing has begun; called with `_spawning`
+        held, so that close() returns only once this one is settled either way (at exit, a
+        spare closed after it would leave its groups behind)."""
+        if prepared is None:
+            return
+        with self._lock:
+            if self._closing:
+                evicted = [prepared]
+            else:
+                self._ready.setdefault(key, []).append(prepared)
+                self._ready.move_to_end(key)
+                evicted = self._over_bound()
+            self._making = None
+            self._changed.notify_all()
+        for spare in evicted:
+            with contextlib.suppress(OSError):
+                spare.close()
 
     @staticmethod
     def _prepare(key: _Key, limits: GroupLimits) -> _Prepared | None:
