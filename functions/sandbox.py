@@ -611,12 +611,10 @@ class _Spares:
         self._lock = threading.Lock()
         self._wanted: queue.SimpleQueue[tuple[_Key, GroupLimits]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        # Held while the thread prepares one, so that closing waits for it (at exit, a sandbox
-        # half prepared would leave its groups behind).
-        self._spawning = threading.Lock()
         self._closing = False
-        # The command whose spare the thread is setting up right now, and a condition (on
-        # _lock) notified whenever that ends.
+        # The command whose spare the thread is setting up (or adding, or closing) right now,
+        # and a condition on _lock notified when that ends: a run waits for its command's, and
+        # closing waits for any (at exit, a sandbox half prepared would leave its groups behind).
         self._making: _Key | None = None
         self._changed = threading.Condition(self._lock)
 
@@ -654,9 +652,7 @@ class _Spares:
         """Close every prepared sandbox, the one being prepared included; none is made after."""
         with self._lock:
             self._closing = True
-        if self._spawning.acquire(timeout=_READY_S + 5):  # the one in the making, if any
-            self._spawning.release()
-        with self._lock:
+            self._changed.wait_for(lambda: self._making is None, timeout=_READY_S + 5)
             spares = [p for ready in self._ready.values() for p in ready]
             self._ready.clear()
         for prepared in spares:
@@ -669,7 +665,6 @@ class _Spares:
             with self._lock:
                 if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
-                self._spawning.acquire()
                 self._making = key
             try:
                 self._add(key, self._prepare(key, limits))
@@ -677,11 +672,10 @@ class _Spares:
                 with self._lock:
                     self._making = None
                     self._changed.notify_all()
-                self._spawning.release()
 
     def _add(self, key: _Key, prepared: _Prepared | None) -> None:
-        """Put a new spare in, or close it when closing has begun; called with `_spawning`
-        held, so that close() returns only once this one is settled either way (at exit, a
+        """Put a new spare in, or close it when closing has begun; called while `_making` is
+        still set, so that close() returns only once this one is settled either way (at exit, a
         spare closed after it would leave its groups behind)."""
         if prepared is None:
             return
@@ -692,8 +686,7 @@ class _Spares:
                 self._ready.setdefault(key, []).append(prepared)
                 self._ready.move_to_end(key)
                 evicted = self._over_bound()
-            self._making = None
-            self._changed.notify_all()
+                self._changed.notify_all()  # a run may be waiting for this one
         for spare in evicted:
             with contextlib.suppress(OSError):
                 spare.close()

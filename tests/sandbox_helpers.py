@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventing.contract import ExecutionResult, Limits, Submission, TestCase
-from functions import cgroups, procfs, runner, sandbox
+from functions import cgroups, identity, procfs, rlimits, runner, sandbox
 from functions.languages import Language, load_registry, served
 from functions.settings import ExecutorSettings
 
@@ -56,6 +56,10 @@ def language_or_skip(name: str) -> Language:
     return LANGUAGES[name]
 
 
+# What a spare's first process may be: bwrap, or a wrapper that execs it (functions/sandbox.py).
+_SPARE_PROGRAMS = (sandbox.BWRAP, rlimits.PRLIMIT, identity.SETPRIV)
+
+
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
     (a spare is a bwrap blocked on its --args, not yet released, or the setpriv(1) or
@@ -77,10 +81,8 @@ def leftovers() -> list[str]:
             if cmdline is None:
                 continue
             # A spare may be caught before setpriv(1) or prlimit(1) has exec'd bwrap.
-            if (
-                cmdline[0] not in (b"/usr/bin/bwrap", b"/usr/bin/prlimit", b"/usr/bin/setpriv")
-                or b"--args" not in cmdline
-            ):
+            program = cmdline[0].decode(errors="replace")
+            if program not in _SPARE_PROGRAMS or b"--args" not in cmdline:
                 found.append(b" ".join(cmdline).decode(errors="replace"))
     return found
 
