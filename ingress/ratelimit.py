@@ -69,12 +69,12 @@ class RateLimits:
         if not items:
             return None
         for item in items:
-            # test() spares the other limits a charge when one is spent already; the hit()
-            # decides, in one Lua script (check and add at once), so concurrent requests
-            # cannot all pass a test and then overshoot the limit together.
-            if not self._limiter.test(item, budget, client, cost=cost) or not self._limiter.hit(
-                item, budget, client, cost=cost
-            ):
+            # hit() decides, in one Lua script (check and add at once), so concurrent requests
+            # cannot all pass and then overshoot the limit together; a refused hit adds nothing.
+            # No test() before it: it asked the same question in a round trip of its own (a
+            # third of this method's cost per limit) and spared no limit a charge (the limits
+            # before this one were charged either way).
+            if not self._limiter.hit(item, budget, client, cost=cost):
                 raise self._refusal(item, budget, client)
         return min((self._quota(item, budget, client) for item in items), key=_tightness)
 
