@@ -97,8 +97,8 @@ class LanguageCatalog:
 
     def unavailable(self, name: str) -> str | None:
         """Why a routed language cannot run (its executor lacks the toolchain), or None."""
-        self.describe()
         with self._lock:
+            self._refresh()
             entry = self._unavailable.get(name)
         if entry is None:
             return None
@@ -112,9 +112,7 @@ class LanguageCatalog:
     def describe(self) -> list[dict[str, Any]]:
         """One entry per offered language: name, displayName, description, example, version."""
         with self._lock:
-            if time.monotonic() - self._fetched_at > self._ttl_s:
-                self._described, self._unavailable, self._limits = self._fetch()
-                self._fetched_at = time.monotonic()
+            self._refresh()
             described = dict(self._described)
             unavailable = set(self._unavailable)
         return [
@@ -126,12 +124,21 @@ class LanguageCatalog:
     def limits(self, language: str | None = None) -> ReportedLimits:
         """The limits of the executor that runs `language` (without one: python's executor, else
         any), as it last reported them; the documented defaults until one has answered."""
-        self.describe()
         with self._lock:
+            self._refresh()
             reported = dict(self._limits)
         if language in reported:
             return reported[language]
         return reported.get("python") or next(iter(reported.values()), ReportedLimits())
+
+    def _refresh(self) -> None:
+        """Ask the executors again once the cache is `ttl_s` old (the caller holds the lock).
+
+        Apart from describe() so that unavailable() and limits(), asked on every submission,
+        do not build the whole list of entries (a model per unreported language) to drop it."""
+        if time.monotonic() - self._fetched_at > self._ttl_s:
+            self._described, self._unavailable, self._limits = self._fetch()
+            self._fetched_at = time.monotonic()
 
     def _fetch(self) -> tuple[Described, dict[str, UnavailableLanguage], dict[str, ReportedLimits]]:
         found: dict[str, dict[str, Any]] = {}

@@ -94,8 +94,9 @@ def submission(
     missing = catalog.unavailable(language)
     if missing:
         raise ApiError(400, missing, field=prefix + "language")
-    _within_maxima(request, catalog.limits(language).maxima(), prefix)
-    worst_ms = contract.worst_case_ms(request, catalog.limits(language))
+    limits = catalog.limits(language)
+    _within_maxima(request, limits.maxima(), prefix)
+    worst_ms = contract.worst_case_ms(request, limits)
     if worst_ms > settings.max_job_s * 1000:
         raise ApiError(
             400,
