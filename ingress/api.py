@@ -73,9 +73,12 @@ def execute() -> tuple[Response, int]:
     wait_s = _wait_seconds()
     body = validation.json_object(request.get_data())
     submitted, language = validation.submission(body, services.settings, services.catalog)
-    job = submissions.submit_one(services, submitted, language, g.request_id)
-    if wait_s is not None:
-        record = submissions.wait_result(services, job.id, wait_s)
+    if wait_s is None:
+        job = submissions.submit_one(services, submitted, language, g.request_id)
+    else:
+        job, record = submissions.submit_and_wait(
+            services, submitted, language, g.request_id, wait_s
+        )
         if record is not None:
             return jsonify(job_view(record)), 200
     return jsonify(_queued_body(job)), 202

@@ -125,8 +125,10 @@ def submit_one(
     request_id: str,
     source: str = "/sentinel/ingress",
     extra_fields: dict[str, str] | None = None,
+    job_id: str | None = None,
 ) -> Queued:
-    """Queue one validated submission after checking its language's backlog (503 when full)."""
+    """Queue one validated submission after checking its language's backlog (503 when full);
+    under `job_id` when given (else a new uuid4)."""
     if headroom(services, Counter([language]))[language] < 1:
         raise backlog_full(services, language)
     (job,) = enqueue(
@@ -135,22 +137,40 @@ def submit_one(
         request_id,
         source=source,
         extra_fields=None if extra_fields is None else [extra_fields],
+        job_ids=None if job_id is None else [job_id],
     )
     return job
 
 
-def wait_result(services: Services, job_id: str, timeout_s: float) -> dict[str, Any] | None:
-    """The finished record within `timeout_s`, or None (also when every waiter slot is taken:
-    the caller answers without the result rather than hold one more thread)."""
+def submit_and_wait(
+    services: Services,
+    request: contract.SubmissionRequest,
+    language: str,
+    request_id: str,
+    timeout_s: float,
+    source: str = "/sentinel/ingress",
+    extra_fields: dict[str, str] | None = None,
+) -> tuple[Queued, dict[str, Any] | None]:
+    """submit_one, then the job's finished record within `timeout_s`: (job, record), the record
+    None when not finished in time, or when every waiter slot is taken (the caller answers
+    without the result rather than hold one more thread).
+
+    The job's done channel is watched from before the job is queued, so the wait needs no read
+    of the record before it blocks (ingress/waiting.py): one HGETALL less than waiting after
+    queuing, as this did before. The waiter slot is taken first too, held for the enqueue."""
     if not services.waiters.acquire():
-        return None
+        job = submit_one(services, request, language, request_id, source, extra_fields)
+        return job, None
     try:
-        return wait_for_finish(
-            services.listener,
-            services.store,
-            services.settings.eventing.key_prefix,
-            job_id,
-            timeout_s,
-        )
+        prefix = services.settings.eventing.key_prefix
+        job_id = str(uuid.uuid4())
+        with services.listener.watching(keys.job_done(prefix, job_id)) as watch:
+            job = submit_one(
+                services, request, language, request_id, source, extra_fields, job_id=job_id
+            )
+            record = wait_for_finish(
+                services.listener, services.store, prefix, job_id, timeout_s, watch=watch
+            )
+        return job, record
     finally:
         services.waiters.release()

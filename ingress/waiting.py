@@ -12,7 +12,12 @@ the shared pool a dead connection to reopen.)
 The race (the result lands between queuing and registering) is closed by reading the record
 once *after* registering: a notification before that read is not needed, one after it is not
 missed. If the listener's connection drops, notifications sent meanwhile are lost, so on
-reconnecting it wakes every registered waiter to read its record again.
+reconnecting it wakes every registered waiter to read its record again. A request that
+registers *before* queuing its job (`Listener.watching`, ingress/submissions.py's
+submit_and_wait) while the listener is subscribed has no race to close: every notification of
+the job comes after the registration, so it skips that first read and blocks at once (one
+HGETALL less per waiting request); registered before the subscription is in place, it reads
+first as above.
 
 Each waiter holds a gunicorn thread, so their number per worker is bounded (`Waiters`): past the
 bound a request gets its 202 at once rather than starving reads.
@@ -22,6 +27,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -52,6 +60,17 @@ class Waiters:
             self._slots.release()
 
 
+@dataclass(frozen=True)
+class Watch:
+    """A done channel registered with the listener: `woken` is set when it is notified (or the
+    listener reconnected); `live` says the subscription was in place once it was registered,
+    so that every notification sent since sets `woken` (or a reconnect does)."""
+
+    channel: str
+    woken: threading.Event
+    live: bool
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -77,6 +96,17 @@ class Listener:
         with self._lock:
             self._waiting[channel.encode()] = event
         return event
+
+    @contextmanager
+    def watching(self, channel: str) -> Iterator[Watch]:
+        """`channel` registered for the block's duration, as a Watch."""
+        woken = self.register(channel)
+        try:
+            # Read after registering: a subscription seen in place now either delivers every
+            # later notification, or drops and, reconnecting, wakes every registered waiter.
+            yield Watch(channel, woken, self._subscribed.is_set())
+        finally:
+            self.forget(channel)
 
     def forget(self, channel: str) -> None:
         """Stop tracking `channel`."""
@@ -125,16 +155,26 @@ class Listener:
 
 
 def wait_for_finish(
-    listener: Listener, store: JobStore, prefix: str, job_id: str, timeout_s: float
+    listener: Listener,
+    store: JobStore,
+    prefix: str,
+    job_id: str,
+    timeout_s: float,
+    watch: Watch | None = None,
 ) -> dict[str, Any] | None:
-    """The finished job's record, or None if it is not finished within `timeout_s`."""
+    """The finished job's record, or None if it is not finished within `timeout_s`.
+
+    `watch` is the job's done channel registered before the job was queued (the caller
+    forgets it); without one it is registered here, after."""
     deadline = time.monotonic() + timeout_s
     channel = keys.job_done(prefix, job_id)
-    woken = listener.register(channel)
+    woken = listener.register(channel) if watch is None else watch.woken
     try:
-        if not listener.ready(timeout_s):
-            return None
-        record = store.get(job_id)
+        record: dict[str, Any] | None = None
+        if watch is None or not watch.live:
+            if not listener.ready(timeout_s):
+                return None
+            record = store.get(job_id)
         while record is None or record.get("status") not in FINISHED:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not woken.wait(remaining):
@@ -145,4 +185,5 @@ def wait_for_finish(
             record = store.get(job_id)
         return record
     finally:
-        listener.forget(channel)
+        if watch is None:
+            listener.forget(channel)

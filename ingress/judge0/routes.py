@@ -136,12 +136,16 @@ def create() -> tuple[Response, int]:
     fields = _fields()
     base64_encoded = _flag("base64_encoded")
     checked, language, extra = _accept(_body(), base64_encoded, _offered())
-    job = submissions.submit_one(
-        svc, checked, language, g.request_id, source="/sentinel/ingress/judge0", extra_fields=extra
-    )
+    source = "/sentinel/ingress/judge0"
     if not _flag("wait"):
+        job = submissions.submit_one(
+            svc, checked, language, g.request_id, source=source, extra_fields=extra
+        )
         return jsonify(shapes.Judge0Token(token=job.id).wire()), 201
-    record = submissions.wait_result(svc, job.id, svc.settings.wait_max_s) or svc.store.get(job.id)
+    job, record = submissions.submit_and_wait(
+        svc, checked, language, g.request_id, svc.settings.wait_max_s, source, extra
+    )
+    record = record or svc.store.get(job.id)
     if record is None:  # expired at once: only possible with a tiny job TTL
         return jsonify(shapes.Judge0Token(token=job.id).wire()), 201
     return jsonify(_render(record, fields, base64_encoded)), 201
