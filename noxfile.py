@@ -92,13 +92,15 @@ def bench(session: nox.Session) -> None:
     # wrk: a load generator in C for the ingest measurement (benchmarks/service.py).
     session.run("bash", "scripts/ensure-system-packages.sh", "wrk", external=True)
     session.install("-e", ".")
-    wanted = set(session.posargs) or {"sandbox", "broker", "http", "languages", "service"}
+    wanted = set(session.posargs) or {"sandbox", "broker", "http", "redis", "languages", "service"}
     if "sandbox" in wanted:
         bench_sandbox(session)
     if "broker" in wanted:
         bench_broker(session)
     if "http" in wanted:
         session.run("python", "-m", "benchmarks.http_clients")  # the dispatcher's HTTP client
+    if "redis" in wanted:
+        session.run("python", "-m", "benchmarks.redis_parser")  # hiredis or not
     if "languages" in wanted:
         bench_languages(session)
     if "service" in wanted:

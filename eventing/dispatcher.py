@@ -105,7 +105,8 @@ class TriggerLoop:
         self.consumer = settings.consumer_name
         self.slots = threading.BoundedSemaphore(trigger.concurrency)
         # Kept-alive connections, one per delivery thread (eventing/delivery_http.py says why
-        # not urllib3). An answer is held to 4 results of the largest size the sink keeps.
+        # not urllib3). An answer is held to 4 results of the largest size the sink keeps
+        # (SENTINEL_MAX_RESULT_BYTES, whose description says so).
         self.http = delivery_http.Client(max(16 << 20, 4 * settings.max_result_bytes))
         self.in_flight: set[bytes] = set()
         self.in_flight_lock = threading.Lock()

@@ -112,7 +112,8 @@ class EventingSettings(Settings):
         description="the sink (and the executor, which reads the same variable) keeps at most "
         "this much of a result's JSON: its longest texts (outputs, errors, echoed inputs and "
         "expectations) are cut to one common length, each ending in `[truncated]`, and the "
-        'result says `"truncated": true`',
+        'result says `"truncated": true`; the dispatcher reads answers of up to four times this '
+        "(at least 16 MiB) and refuses a larger one",
     )
 
     @field_validator("service_urls", mode="before")

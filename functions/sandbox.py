@@ -64,6 +64,9 @@ _READ_CHUNK = 65536
 # JVM or of 30 processes takes 1 to 4 ms here.
 _POLL_S = 0.05
 _RLIMIT_POLL_S = 0.01
+# Spares kept per command: two, so that the next run finds one ready while the one its
+# predecessor took is replaced (with one, back-to-back runs waited for it: a python hello's
+# request waited 15 ms on average for its spare here, docs/benchmarks.md).
 _SPARES_PER_COMMAND = 2
 # Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
 MAX_SPARES = 8
@@ -633,8 +636,9 @@ class _Spares:
             return ready.pop() if ready else None
 
     def refill(self, key: _Key, limits: GroupLimits) -> None:
-        """Prepare one more for `key`, with the group limits of the run that took the last one
-        (the next run most likely has the same: its release then writes none)."""
+        """Bring `key`'s spares up to _SPARES_PER_COMMAND, with the group limits of the run
+        that took the last one (the next run most likely has the same: its release then writes
+        none)."""
         with self._lock:
             if self._thread is None:
                 # Long-lived on purpose: a prepared bwrap gets SIGKILL when the thread that
@@ -667,18 +671,21 @@ class _Spares:
                     continue
                 self._making = key
             try:
-                self._add(key, self._prepare(key, limits))
+                added = self._add(key, self._prepare(key, limits))
             finally:
                 with self._lock:
                     self._making = None
                     self._changed.notify_all()
+            if added:
+                self._wanted.put((key, limits))  # up to _SPARES_PER_COMMAND (checked above)
 
-    def _add(self, key: _Key, prepared: _Prepared | None) -> None:
+    def _add(self, key: _Key, prepared: _Prepared | None) -> bool:
         """Put a new spare in, or close it when closing has begun; called while `_making` is
         still set, so that close() returns only once this one is settled either way (at exit, a
-        spare closed after it would leave its groups behind)."""
+        spare closed after it would leave its groups behind). Whether it was kept (neither a
+        failure, nor closing, nor evicted at once to hold MAX_SPARES)."""
         if prepared is None:
-            return
+            return False
         with self._lock:
             if self._closing:
                 evicted = [prepared]
@@ -690,6 +697,7 @@ class _Spares:
         for spare in evicted:
             with contextlib.suppress(OSError):
                 spare.close()
+        return prepared not in evicted
 
     @staticmethod
     def _prepare(key: _Key, limits: GroupLimits) -> _Prepared | None:

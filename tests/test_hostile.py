@@ -874,6 +874,27 @@ def test_distinct_command_lines_keep_a_bounded_number_of_prepared_sandboxes() ->
     assert len(waiting) <= sandbox.MAX_SPARES + 1, waiting
 
 
+def test_a_command_keeps_two_prepared_sandboxes_so_the_next_run_finds_one_ready() -> None:
+    """After a run, its command's spares are brought up to two (functions/sandbox.py,
+    _SPARES_PER_COMMAND): the next run takes a ready one while the taken one is replaced.
+    With one, back-to-back runs waited for their spare's set-up. Never more than two."""
+    marker = f"two-spares-{uuid.uuid4().hex}"
+    submission = Submission(
+        id=uuid.uuid4().hex, language="python", code="import sys\nprint(sys.argv[1])", args=[marker]
+    )
+    result = runner.execute(submission, LANGUAGES["python"], SETTINGS)
+    assert result.output == f"{marker}\n", result
+
+    def spares() -> list[int]:  # bwrap started by this process for the command, waiting
+        return [pid for pid in host_processes_with(marker) if _parent_of(pid) == os.getpid()]
+
+    deadline = time.monotonic() + 20
+    while len(spares()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a third, if one were made, would be on its way by now
+    assert len(spares()) == 2, spares()
+
+
 def _parent_of(pid: int | str) -> int | None:
     """A process's parent pid, or None once it has ended (an evicted spare being closed while
     the test looks: CI once caught one between listing and reading it)."""
