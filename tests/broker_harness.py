@@ -14,6 +14,7 @@ from typing import Any
 import redis
 import yaml
 from cloudevents.core.base import BaseCloudEvent
+from flask.testing import FlaskClient
 
 from eventing import contract, dispatcher, keys, sink
 from eventing.broker import publish
@@ -151,3 +152,19 @@ def running_broker(
             stopping.set()
             for thread in threads:
                 thread.join(15)
+
+
+def api_and_sink(redis_url: str, name: str) -> tuple[str, FlaskClient, FlaskClient]:
+    """(key prefix, ingress test client, sink test client) on one Redis under a new prefix: a
+    test plays the dispatcher and the executor itself, moving the events between them."""
+    from ingress.app import create_app  # the harness otherwise needs nothing of the ingress
+    from ingress.settings import IngressSettings
+
+    prefix = f"sentinel-{name}-{uuid.uuid4().hex[:8]}"
+    eventing = EventingSettings(
+        redis_url=redis_url,
+        key_prefix=prefix,
+        triggers_path=Path(__file__).resolve().parent.parent / "config" / "triggers.yaml",
+    )
+    api = create_app(IngressSettings(eventing=eventing)).test_client()
+    return prefix, api, sink.create_app(eventing).test_client()

@@ -3,28 +3,15 @@ and finished through the real sink; a redelivered result counts nothing twice.""
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
 import redis
 
-from eventing import keys, sink
+from eventing import keys
 from eventing.contract import FAILED, Failed, make_event, to_binary
-from eventing.settings import EventingSettings
-from ingress.app import create_app
-from ingress.settings import IngressSettings
-from tests.broker_harness import completed
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.broker_harness import api_and_sink, completed
 
 
 def test_load_counts_waiting_active_completed_and_failed_exactly_once(redis_url: str) -> None:
-    prefix = f"sentinel-load-{uuid.uuid4().hex[:8]}"
-    eventing = EventingSettings(
-        redis_url=redis_url, key_prefix=prefix, triggers_path=REPO / "config" / "triggers.yaml"
-    )
-    api = create_app(IngressSettings(eventing=eventing)).test_client()
-    results = sink.create_app(eventing).test_client()
+    prefix, api, results = api_and_sink(redis_url, "load")
 
     def load() -> dict[str, int]:
         answer = api.get("/load")

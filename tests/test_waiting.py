@@ -8,20 +8,14 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from pathlib import Path
 
 import redis
 
-from eventing import keys, sink
+from eventing import keys
 from eventing.contract import from_structured, to_binary
-from eventing.settings import EventingSettings
 from eventing.store import JobStore
-from ingress.app import create_app
-from ingress.settings import IngressSettings
 from ingress.waiting import Listener, Watch, wait_for_finish
-from tests.broker_harness import completed
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.broker_harness import api_and_sink, completed
 
 
 def _finish(store: JobStore, job_id: str) -> None:
@@ -74,12 +68,7 @@ def test_a_watch_made_before_the_subscription_reads_the_record_first(redis_url: 
 
 
 def test_wait_true_answers_the_result_of_a_job_finished_while_it_waits(redis_url: str) -> None:
-    prefix = f"sentinel-wait-{uuid.uuid4().hex[:8]}"
-    eventing = EventingSettings(
-        redis_url=redis_url, key_prefix=prefix, triggers_path=REPO / "config" / "triggers.yaml"
-    )
-    api = create_app(IngressSettings(eventing=eventing)).test_client()
-    results = sink.create_app(eventing).test_client()
+    prefix, api, results = api_and_sink(redis_url, "wait")
     client = redis.Redis.from_url(redis_url)
     stream = keys.trigger_stream(prefix, "execute-python")
 
