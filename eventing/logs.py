@@ -10,6 +10,7 @@ Redis or broker dependency.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -72,10 +73,12 @@ class _HandlerLogger:
             stream = self._handler.stream
             # Closed at interpreter exit (a test run's captured stderr) while a daemon thread
             # still logs: the line is dropped, as the stdlib's StreamHandler would drop it,
-            # rather than a traceback from that thread.
+            # rather than a traceback from that thread. Whoever closes it holds no lock of ours,
+            # so it can also close between the check and the write (CI saw that at flush()).
             if not getattr(stream, "closed", False):
-                stream.write(message + "\n")
-                stream.flush()
+                with contextlib.suppress(ValueError):
+                    stream.write(message + "\n")
+                    stream.flush()
         finally:
             self._handler.release()
 

@@ -4,13 +4,16 @@ level, timestamp and message; access lines carry the request id."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
+from eventing import logs
 from tests.conftest import Stack
 
 SERVICES = {"broker", "executor", "sink", "callbacks", "dispatcher", "ingress"}
@@ -104,3 +107,16 @@ def test_a_line_logged_after_stderr_closed_is_dropped_without_a_traceback() -> N
     )  # fmt: skip
     assert done.stdout.startswith("dropped"), done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+class _ClosedMidWrite(io.StringIO):
+    """A stream closed by another thread after the logger saw it open: the write fails as a
+    closed file's does (CI's end of run showed it at flush())."""
+
+    def write(self, text: str) -> int:
+        raise ValueError("I/O operation on closed file.")
+
+
+def test_a_stream_closed_between_the_check_and_the_write_drops_the_line() -> None:
+    logger = logs._HandlerLogger(logging.StreamHandler(_ClosedMidWrite()))
+    logger.msg('{"message": "late"}')  # raised ValueError before
