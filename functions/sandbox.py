@@ -66,7 +66,8 @@ _POLL_S = 0.05
 _RLIMIT_POLL_S = 0.01
 # Spares kept per command: two, so that the next run finds one ready while the one its
 # predecessor took is replaced (with one, back-to-back runs waited for it: a python hello's
-# request waited 15 ms on average for its spare here, docs/benchmarks.md).
+# request waited 15 ms on average for its spare here, docs/benchmarks.md). The second is made
+# only while it evicts no other command's spare (_Spares._loop).
 _SPARES_PER_COMMAND = 2
 # Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
 MAX_SPARES = 8
@@ -612,7 +613,9 @@ class _Spares:
     def __init__(self) -> None:
         self._ready: OrderedDict[_Key, list[_Prepared]] = OrderedDict()
         self._lock = threading.Lock()
-        self._wanted: queue.SimpleQueue[tuple[_Key, GroupLimits]] = queue.SimpleQueue()
+        # (command, limits, top-up): a top-up is the second spare of a command, made only while
+        # it evicts nobody's (so commands in use keep one each, as many as MAX_SPARES allows).
+        self._wanted: queue.SimpleQueue[tuple[_Key, GroupLimits, bool]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closing = False
         # The command whose spare the thread is setting up (or adding, or closing) right now,
@@ -636,16 +639,16 @@ class _Spares:
             return ready.pop() if ready else None
 
     def refill(self, key: _Key, limits: GroupLimits) -> None:
-        """Bring `key`'s spares up to _SPARES_PER_COMMAND, with the group limits of the run
-        that took the last one (the next run most likely has the same: its release then writes
-        none)."""
+        """Bring `key`'s spares up to _SPARES_PER_COMMAND (the second only while that evicts
+        no other command's), with the group limits of the run that took the last one (the next
+        run most likely has the same: its release then writes none)."""
         with self._lock:
             if self._thread is None:
                 # Long-lived on purpose: a prepared bwrap gets SIGKILL when the thread that
                 # started it ends (--die-with-parent follows the parent thread).
                 self._thread = threading.Thread(target=self._loop, name="spares", daemon=True)
                 self._thread.start()
-        self._wanted.put((key, limits))
+        self._wanted.put((key, limits, False))
 
     def count(self) -> int:
         """How many prepared sandboxes wait right now."""
@@ -665,9 +668,11 @@ class _Spares:
 
     def _loop(self) -> None:
         while True:
-            key, limits = self._wanted.get()
+            key, limits, top_up = self._wanted.get()
             with self._lock:
                 if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
+                    continue
+                if top_up and sum(len(ready) for ready in self._ready.values()) >= MAX_SPARES:
                     continue
                 self._making = key
             try:
@@ -677,7 +682,7 @@ class _Spares:
                     self._making = None
                     self._changed.notify_all()
             if added:
-                self._wanted.put((key, limits))  # up to _SPARES_PER_COMMAND (checked above)
+                self._wanted.put((key, limits, True))  # up to _SPARES_PER_COMMAND (see above)
 
     def _add(self, key: _Key, prepared: _Prepared | None) -> bool:
         """Put a new spare in, or close it when closing has begun; called while `_making` is
@@ -717,10 +722,13 @@ class _Spares:
         return None
 
     def _over_bound(self) -> list[_Prepared]:
-        """Take spares of the least recently used commands until MAX_SPARES hold (locked)."""
+        """Take spares until MAX_SPARES hold (locked): a command's second first (the least
+        recently used command's that has two), so that as many commands as MAX_SPARES keep one
+        each; then the least recently used commands' last ones."""
         evicted: list[_Prepared] = []
         while sum(len(ready) for ready in self._ready.values()) > MAX_SPARES:
-            oldest = next(iter(self._ready))
+            doubled = (key for key, ready in self._ready.items() if len(ready) > 1)
+            oldest = next(doubled, None) or next(iter(self._ready))
             ready = self._ready[oldest]
             evicted.append(ready.pop(0))
             if not ready:
