@@ -104,7 +104,7 @@ class _Connection:
         if target.scheme == "https":
             try:
                 sock = _tls().wrap_socket(sock, server_hostname=target.host)
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl.SSLError is one too
                 sock.close()
                 raise HTTPFailure("ConnectionError", f"TLS with {target.host}: {exc}") from exc
         self.sock = sock

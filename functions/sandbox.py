@@ -69,7 +69,8 @@ _RLIMIT_POLL_S = 0.01
 # request waited 15 ms on average for its spare here, docs/benchmarks.md). The second is made
 # only while it evicts no other command's spare (_Spares._loop).
 _SPARES_PER_COMMAND = 2
-# Prepared sandboxes kept at most, over all commands: least recently used commands lose theirs.
+# Prepared sandboxes kept at most, over all commands: second spares go first, then the least
+# recently used commands' (_Spares._over_bound).
 MAX_SPARES = 8
 
 
@@ -653,7 +654,11 @@ class _Spares:
     def count(self) -> int:
         """How many prepared sandboxes wait right now."""
         with self._lock:
-            return sum(len(ready) for ready in self._ready.values())
+            return self._held()
+
+    def _held(self) -> int:
+        """count(), for a caller holding the lock."""
+        return sum(len(ready) for ready in self._ready.values())
 
     def close(self) -> None:
         """Close every prepared sandbox, the one being prepared included; none is made after."""
@@ -672,7 +677,7 @@ class _Spares:
             with self._lock:
                 if self._closing or len(self._ready.get(key, ())) >= _SPARES_PER_COMMAND:
                     continue
-                if top_up and sum(len(ready) for ready in self._ready.values()) >= MAX_SPARES:
+                if top_up and self._held() >= MAX_SPARES:
                     continue
                 self._making = key
             try:
@@ -702,7 +707,7 @@ class _Spares:
         for spare in evicted:
             with contextlib.suppress(OSError):
                 spare.close()
-        return prepared not in evicted
+        return all(spare is not prepared for spare in evicted)
 
     @staticmethod
     def _prepare(key: _Key, limits: GroupLimits) -> _Prepared | None:
@@ -726,7 +731,7 @@ class _Spares:
         recently used command's that has two), so that as many commands as MAX_SPARES keep one
         each; then the least recently used commands' last ones."""
         evicted: list[_Prepared] = []
-        while sum(len(ready) for ready in self._ready.values()) > MAX_SPARES:
+        while self._held() > MAX_SPARES:
             doubled = (key for key, ready in self._ready.items() if len(ready) > 1)
             oldest = next(doubled, None) or next(iter(self._ready))
             ready = self._ready[oldest]

@@ -168,9 +168,7 @@ def submit_and_wait(
             job = submit_one(
                 services, request, language, request_id, source, extra_fields, job_id=job_id
             )
-            record = wait_for_finish(
-                services.listener, services.store, prefix, job_id, timeout_s, watch=watch
-            )
+            record = wait_for_finish(services.listener, services.store, job_id, timeout_s, watch)
         return job, record
     finally:
         services.waiters.release()

@@ -2,22 +2,19 @@
 
 No polling: the job store PUBLISHes on the job's `done` channel in the same Lua script that
 marks it completed or failed (eventing/store.py). Each ingress process has one listener thread
-holding one Redis connection PSUBSCRIBEd to every job's `done` channel (`Listener`); a waiting
-request registers its job with the listener, reads the record once, and blocks on an event the
-listener sets when the job's notification arrives. So waiting costs no connection, SUBSCRIBE or
-UNSUBSCRIBE of its own: one HGETALL before blocking and one after waking. (A connection per
-waiter, as before, cost a TCP connect, HELLO, SUBSCRIBE and a disconnect per request, and left
-the shared pool a dead connection to reopen.)
+holding one Redis connection PSUBSCRIBEd to every job's `done` channel (`Listener`). A waiting
+request registers its job's channel with the listener *before* queuing the job
+(`Listener.watching`: ingress/submissions.py's submit_and_wait, and Piston's execute), then
+blocks on an event the listener sets when the notification arrives, and reads the record once.
+So waiting costs no connection, SUBSCRIBE or UNSUBSCRIBE of its own, and one HGETALL. (A
+connection per waiter, as before, cost a TCP connect, HELLO, SUBSCRIBE and a disconnect per
+request, and left the shared pool a dead connection to reopen.)
 
-The race (the result lands between queuing and registering) is closed by reading the record
-once *after* registering: a notification before that read is not needed, one after it is not
-missed. If the listener's connection drops, notifications sent meanwhile are lost, so on
-reconnecting it wakes every registered waiter to read its record again. A request that
-registers *before* queuing its job (`Listener.watching`, ingress/submissions.py's
-submit_and_wait) while the listener is subscribed has no race to close: every notification of
-the job comes after the registration, so it skips that first read and blocks at once (one
-HGETALL less per waiting request); registered before the subscription is in place, it reads
-first as above.
+Registered before queuing while the listener is subscribed, no notification of the job can be
+missed. Registered before the subscription is in place, the request reads the record first,
+after registering: a notification before that read is not needed, one after it is not missed.
+If the listener's connection drops, notifications sent meanwhile are lost, so on reconnecting it
+wakes every registered waiter to read its record again.
 
 Each waiter holds a gunicorn thread, so their number per worker is bounded (`Waiters`): past the
 bound a request gets its 202 at once rather than starving reads.
@@ -157,33 +154,25 @@ class Listener:
 def wait_for_finish(
     listener: Listener,
     store: JobStore,
-    prefix: str,
     job_id: str,
     timeout_s: float,
-    watch: Watch | None = None,
+    watch: Watch,
 ) -> dict[str, Any] | None:
-    """The finished job's record, or None if it is not finished within `timeout_s`.
-
-    `watch` is the job's done channel registered before the job was queued (the caller
-    forgets it); without one it is registered here, after."""
+    """The finished job's record, or None if it is not finished within `timeout_s`. `watch` is
+    the job's done channel, registered by the caller before the job was queued
+    (`Listener.watching`), so that no notification of the job can be missed."""
     deadline = time.monotonic() + timeout_s
-    channel = keys.job_done(prefix, job_id)
-    woken = listener.register(channel) if watch is None else watch.woken
-    try:
-        record: dict[str, Any] | None = None
-        if watch is None or not watch.live:
-            if not listener.ready(timeout_s):
-                return None
-            record = store.get(job_id)
-        while record is None or record.get("status") not in FINISHED:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not woken.wait(remaining):
-                return None
-            woken.clear()
-            if not listener.ready(max(0.0, deadline - time.monotonic())):
-                return None
-            record = store.get(job_id)
-        return record
-    finally:
-        if watch is None:
-            listener.forget(channel)
+    record: dict[str, Any] | None = None
+    if not watch.live:
+        if not listener.ready(timeout_s):
+            return None
+        record = store.get(job_id)
+    while record is None or record.get("status") not in FINISHED:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not watch.woken.wait(remaining):
+            return None
+        watch.woken.clear()
+        if not listener.ready(max(0.0, deadline - time.monotonic())):
+            return None
+        record = store.get(job_id)
+    return record

@@ -37,7 +37,7 @@ def test_a_job_watched_before_it_is_queued_is_answered_when_it_finishes(redis_ur
         store.advance(job_id, "queued", {"language": "python"})
         finisher = threading.Timer(0.2, _finish, (store, job_id))
         finisher.start()
-        record = wait_for_finish(listener, store, prefix, job_id, 10, watch=watch)
+        record = wait_for_finish(listener, store, job_id, 10, watch)
         finisher.join()
     assert record is not None and record["status"] == "completed"
     # Finished before the wait began (between queuing and waiting): the notification set the
@@ -47,7 +47,7 @@ def test_a_job_watched_before_it_is_queued_is_answered_when_it_finishes(redis_ur
         store.advance(other, "queued", {"language": "python"})
         _finish(store, other)
         assert watch.woken.wait(5)
-        record = wait_for_finish(listener, store, prefix, other, 10, watch=watch)
+        record = wait_for_finish(listener, store, other, 10, watch)
     assert record is not None and record["status"] == "completed"
 
 
@@ -61,7 +61,7 @@ def test_a_watch_made_before_the_subscription_reads_the_record_first(redis_url: 
     channel = keys.job_done(prefix, job_id)
     watch = Watch(channel, listener.register(channel), live=False)
     try:
-        record = wait_for_finish(listener, store, prefix, job_id, 10, watch=watch)
+        record = wait_for_finish(listener, store, job_id, 10, watch)
     finally:
         listener.forget(channel)
     assert record is not None and record["status"] == "completed"

@@ -7,12 +7,13 @@ polling: ingress/waiting.py) up to SENTINEL_PISTON_WAIT_S. Errors are Piston's
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from eventing import strictjson
+from eventing import keys, strictjson
 from ingress import submissions, validation, waiting
 from ingress.errors import ApiError, respond
 from ingress.piston import runtimes, shapes, translate
@@ -70,16 +71,15 @@ def execute() -> Response:
     if not svc.waiters.acquire():  # before queuing: a refused request leaves no job behind
         raise translate.PistonError("too many requests are waiting for results; retry", 503)
     try:
-        job = submissions.submit_one(
-            svc, checked, resolved, g.request_id, source="/sentinel/ingress/piston"
-        )
-        record = waiting.wait_for_finish(
-            svc.listener,
-            svc.store,
-            svc.settings.eventing.key_prefix,
-            job.id,
-            svc.settings.compat.piston_wait_s,
-        )
+        job_id = str(uuid.uuid4())
+        done = keys.job_done(svc.settings.eventing.key_prefix, job_id)
+        with svc.listener.watching(done) as watch:  # before queuing: ingress/waiting.py
+            job = submissions.submit_one(
+                svc, checked, resolved, g.request_id, "/sentinel/ingress/piston", job_id=job_id
+            )
+            record = waiting.wait_for_finish(
+                svc.listener, svc.store, job.id, svc.settings.compat.piston_wait_s, watch
+            )
     finally:
         svc.waiters.release()
     if record is None:
