@@ -7,6 +7,7 @@ The compile step is done once, outside the timing; what is timed is one run of t
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from functions import sandbox
+from functions import prestart, sandbox, settings
 from functions.languages import load_registry, served
 
 REPEATS = 25
@@ -30,6 +31,12 @@ HELLO = {
     "go": 'package main\nimport "fmt"\nfunc main() { fmt.Println("hi") }',
 }
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench" / "sandbox.json"
+
+
+def _prestarting(ahead: bool) -> None:
+    """SENTINEL_PRESTART for the runs that follow (functions/settings.py reads it once)."""
+    os.environ["SENTINEL_PRESTART"] = "true" if ahead else "false"
+    settings.prestart_wanted.cache_clear()
 
 
 def main() -> None:
@@ -62,22 +69,30 @@ def main() -> None:
             argv = language.expand(language.run, memory, source)
             bare_argv = [a.replace("/box/", f"{work}/") for a in argv]
             bare_env = {**sandbox.BASE_ENV, **env}
-            bare, boxed = [], []
+            bare, boxed, cold = [], [], []
+            # python's interpreter is started ahead in its spare (functions/prestart.py): the
+            # same run with SENTINEL_PRESTART off is timed beside it
+            modes = (True, False) if prestart.prestartable(argv) else (True,)
             for _ in range(3):  # warm caches and the spare sandboxes
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True)
-                sandbox.run(argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths)
+                for ahead in modes:
+                    _prestarting(ahead)
+                    sandbox.run(argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths)
             for _ in range(REPEATS):
                 started = time.perf_counter()
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True, check=True)
                 bare.append((time.perf_counter() - started) * 1000)
                 time.sleep(0.02)  # let the spare be prepared, as between requests
-                started = time.perf_counter()
-                outcome = sandbox.run(
-                    argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths
-                )
-                boxed.append((time.perf_counter() - started) * 1000)
-                assert outcome.stdout == b"hi\n", outcome
-                time.sleep(0.02)
+                for ahead in modes:
+                    _prestarting(ahead)
+                    started = time.perf_counter()
+                    outcome = sandbox.run(
+                        argv, limits=limits, box=work, env=env, ro_paths=language.ro_paths
+                    )
+                    (boxed if ahead else cold).append((time.perf_counter() - started) * 1000)
+                    assert outcome.stdout == b"hi\n", outcome
+                    time.sleep(0.02)
+            _prestarting(True)
             b, s = statistics.median(bare), statistics.median(boxed)
             results[name] = {
                 "bare_ms": round(b, 2),
@@ -86,6 +101,13 @@ def main() -> None:
                 "over_bare_ms": round(s - b, 2),
                 "runs": REPEATS,
             }
+            if cold:
+                c = statistics.median(cold)
+                results[name] |= {
+                    "not_prestarted_ms": round(c, 2),
+                    "not_prestarted_ratio": round(c / b, 2),
+                }
+                print(f"{name:11} not prestarted {c:7.2f} ms  x{c / b:.2f}")
             print(
                 f"{name:11} bare {b:7.2f} ms  sandboxed {s:7.2f} ms  x{s / b:.2f}  +{s - b:.2f} ms"
             )

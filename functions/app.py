@@ -155,6 +155,7 @@ def create_app(settings: ExecutorSettings | None = None) -> Flask:
             user=os.geteuid(),
             sandbox_user=identity.sandbox_ids().uid,
             spares=sandbox.spare_count(),
+            headers_building=precompiled.building(),
         )
         return jsonify(report.wire()), 200 if ready else 503
 

@@ -49,6 +49,12 @@ def directory(language: Language, cache_root: Path) -> Path | None:
     return cache_root / "pch" / language.id / digest
 
 
+def building() -> int:
+    """How many languages' headers are being built right now (GET /health says it)."""
+    with _LOCK:
+        return len(_BUILDING)
+
+
 def ready(language: Language, cache_root: Path, *, wait: bool = False) -> Path | None:
     """The directory when its headers are built; else start building them (in the background
     unless `wait`) and return None, so that compile runs without them."""

@@ -39,6 +39,7 @@ from functions import (
     box_files,
     cgroups,
     identity,
+    prestart,
     process_tree,
     procfs,
     rlimits,
@@ -189,19 +190,27 @@ def run(
     if where is None:
         command = rlimits.inner_command(limits.processes, command)
     wanted = _wanted(limits)
+    # Set at spawn when bwrap switches ids (a root executor may not prlimit another uid) or its
+    # program starts ahead of the run (release's prlimit would reach bwrap's pid 1 only).
+    ahead = settings.prestart_wanted() and _prestart_at(command) is not None
     fixed = (
-        rlimits.outer(wanted, grouped=where is not None) if identity.sandbox_ids().switch else None
+        rlimits.outer(wanted, grouped=where is not None)
+        if identity.sandbox_ids().switch or ahead
+        else None
     )
     shape = (
         limits.tmp_bytes,
         _box_bytes(limits, files),
         tuple({**BASE_ENV, **(env or {})}.items()),
     )
-    key = (command, binds, shape, fixed, procfs.mode())
+    key = (command, binds, shape, fixed, procfs.mode(), ahead)
+    group_limits = _group_limits(limits)
     if streams is not None:  # its own streams: no prepared sandbox has them
-        prepared = _Prepared.spawn(key, where, streams)
+        prepared = _Prepared.spawn(key, where, group_limits, streams)
     else:
-        prepared = _SPARES.take(key) or _Prepared.spawn(key, where)
+        prepared = _fitting(_SPARES.take(key), group_limits) or _Prepared.spawn(
+            key, where, group_limits
+        )
     started = time.monotonic()
     try:
         prepared.release(limits, stdin, directories, files)
@@ -229,7 +238,7 @@ def run(
     finally:
         prepared.close()
         if streams is None:  # after the run: its replacement's setup does not compete with it
-            _SPARES.refill(key, _group_limits(limits))
+            _SPARES.refill(key, group_limits)
     stdout, stderr, exceeded = seen.stdout, seen.stderr, seen.output_exceeded
     refused = ""
     if keep_box is not None:
@@ -348,8 +357,11 @@ def _unpacked(archive: bytes, keep_box: Path, limits: RunLimits, exceeded: bool)
 
 # (tmp bytes, box bytes, environment): the mounts and variables fixed when one is prepared.
 _Shape = tuple[int, int, tuple[tuple[str, str], ...]]
-# (command, binds, shape, rlimits fixed at spawn, /proc mode): what a prepared sandbox is.
-_Key = tuple[tuple[str, ...], tuple[tuple[str, str], ...], _Shape, rlimits.Rlimits | None, str]
+# (command, binds, shape, rlimits fixed at spawn, /proc mode, its program started ahead): what
+# a prepared sandbox is.
+_Key = tuple[
+    tuple[str, ...], tuple[tuple[str, str], ...], _Shape, rlimits.Rlimits | None, str, bool
+]
 # A run's cgroup limits: memory in bytes, and tasks.
 GroupLimits = tuple[int, int]
 # How long a sandbox may take to set itself up (its mounts and namespaces) before the executor
@@ -371,6 +383,10 @@ class _Prepared:
     through /proc/<its pid 1>/root, where nothing untrusted has run yet), then one byte on the
     block fd, after which bwrap only loads the seccomp filter, forks its init and execs. Should
     the byte never come (the executor died) the sandbox dies with its parent (--die-with-parent).
+
+    A Python script's sandbox goes one step further (`prestarted`): bwrap does not block, and
+    the interpreter starts under the seccomp filter, its group's limits and its rlimits, then
+    waits for that byte itself before it reads the script (functions/prestart.py).
     """
 
     process: subprocess.Popen[bytes]
@@ -384,16 +400,21 @@ class _Prepared:
     reaped: bool = False  # its pid 1 (rlimit mode, functions/subreaper.py)
     box_fd: int = -1  # the blocked sandbox's /box, open once it is set up
     group_limits: GroupLimits | None = None  # what its group's limits are set to, once set
+    prestarted: bool = False  # its program runs already, waiting for the block fd's byte
 
     @classmethod
     def spawn(
-        cls, key: _Key, where: cgroups.Delegation | None, streams: tuple[int, int] | None = None
+        cls,
+        key: _Key,
+        where: cgroups.Delegation | None,
+        limits: GroupLimits,
+        streams: tuple[int, int] | None = None,
     ) -> _Prepared:
-        """Start one. bwrap gets an empty environment and, when this process is root, the
-        unprivileged identity (through setpriv: functions/identity.py, switch_command). With
-        `streams` (stdin, stdout), the program gets those; they are closed here once bwrap holds
-        them."""
-        argv, binds, shape, fixed, proc_mode = key
+        """Start one, its group limited to `limits` before anything is born in it. bwrap gets an
+        empty environment and, when this process is root, the unprivileged identity (through
+        setpriv: functions/identity.py, switch_command). With `streams` (stdin, stdout), the
+        program gets those; they are closed here once bwrap holds them."""
+        argv, binds, shape, fixed, proc_mode, ahead = key
         try:
             args_r, args_w = os.pipe()
         except BaseException:
@@ -406,8 +427,10 @@ class _Prepared:
         filter_fd = seccomp.memfd()
         passed = (args_r, filter_fd, status_w, block_r)
         group = cgroups.Group.create(where) if where is not None else None
+        at = _prestart_at(argv) if ahead else None
+        program = argv if at is None else prestart.launcher_command(argv, at, block_r)
         try:
-            command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *argv]
+            command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *program]
             if fixed is not None:
                 command = [*rlimits.prlimit_command(fixed), *command]
             process = subprocess.Popen(
@@ -432,18 +455,20 @@ class _Prepared:
                 os.close(fd)
         os.set_blocking(status_r, False)
         prepared = cls(process, block_w, stdin, status_r, group, rlimits_fixed=fixed is not None)
+        prepared.prestarted = at is not None
         try:
             if group is not None:
                 group.join(process.pid)
+                prepared.limit_group(limits)
             tmp_bytes, box_bytes, env = shape
             setup = [
                 *procfs.args(_program_of(argv), proc_mode, stdin.path if stdin else None),
                 *_run_args(tmp_bytes, box_bytes, env),
                 "--json-status-fd",
                 str(status_w),
-                "--block-fd",
-                str(block_r),
             ]
+            if at is None:  # a prestarted program waits on it itself
+                setup += ["--block-fd", str(block_r)]
             with open(args_w, "wb", closefd=True) as args:
                 args_w = -1
                 args.write(b"".join(arg.encode() + b"\0" for arg in setup))
@@ -500,6 +525,30 @@ class _Prepared:
         with contextlib.suppress(BrokenPipeError):
             os.write(self.block_fd, b"r")
         self._close_fds(self.block_fd)
+
+    def fits(self, limits: GroupLimits) -> bool:
+        """Whether it can serve a run with `limits`. Only a prestarted one can be refused:
+        - its group does not take them: a memory limit under what its interpreter holds
+          already (v1 answers EBUSY; v2 kills it, which the next check sees);
+        - its interpreter felt a limit while it waited (it started under the last run's, which
+          may have been too small for it): OOM-killed, or at the limit once, which the run's
+          own figures would then report as the run's;
+        - it is gone for any other reason.
+        Any of these would blame the run for what happened before it came."""
+        try:
+            self.limit_group(limits)
+        except OSError:
+            if not self.prestarted:
+                raise
+            return False
+        if not self.prestarted:
+            return True
+        if self.group is not None:
+            usage = self.group.usage()
+            if usage.oom_killed or usage.memory_hit_limit:
+                return False
+        self._read_status()
+        return self.process.poll() is None and b'"exit-code"' not in self.status
 
     def limit_group(self, limits: GroupLimits) -> None:
         """Its cgroup's memory and task limits, written only when they differ from those it
@@ -583,6 +632,25 @@ class _Prepared:
             self.group.retire()
 
 
+def _fitting(prepared: _Prepared | None, limits: GroupLimits) -> _Prepared | None:
+    """`prepared` when its group takes the run's limits, else None (it is closed: the run starts
+    one of its own under them)."""
+    if prepared is None or prepared.fits(limits):
+        return prepared
+    prepared.close()
+    return None
+
+
+def _prestart_at(command: Sequence[str]) -> int | None:
+    """Where in `command` its program begins when that program can start ahead of its run
+    (functions/prestart.py), else None (so also behind the wrapper that packs a compile's box).
+    Whether it does is the key's (SENTINEL_PRESTART, read when the run comes)."""
+    program = _program_of(command)
+    at = len(command) - len(program)
+    packed = tuple(command[:at][-len(box_files.PACK) :]) == box_files.PACK
+    return None if packed or not prestart.prestartable(program) else at
+
+
 def _set_up_box(pid1: int, own_root: os.stat_result) -> int:
     """The /box of the sandbox whose pid 1 is `pid1`, opened, once bwrap has set it up; else -1.
 
@@ -637,7 +705,9 @@ class _Spares:
             ready = self._ready.get(key)
             if ready is not None:
                 self._ready.move_to_end(key)
-            return ready.pop() if ready else None
+            # the oldest: a prestarted interpreter made just after the last run may still be
+            # starting (functions/prestart.py), the one before it has had a whole run's time
+            return ready.pop(0) if ready else None
 
     def refill(self, key: _Key, limits: GroupLimits) -> None:
         """Bring `key`'s spares up to _SPARES_PER_COMMAND (the second only while that evicts
@@ -714,11 +784,10 @@ class _Spares:
         """One spare, set up and blocked; None when that failed (the next run then starts cold,
         and reports the fault if it persists)."""
         try:
-            prepared = _Prepared.spawn(key, delegation())
+            prepared = _Prepared.spawn(key, delegation(), limits)
         except OSError:
             return None
         try:
-            prepared.limit_group(limits)
             if prepared.ready():
                 return prepared
         except OSError:
@@ -735,7 +804,7 @@ class _Spares:
             doubled = (key for key, ready in self._ready.items() if len(ready) > 1)
             oldest = next(doubled, None) or next(iter(self._ready))
             ready = self._ready[oldest]
-            evicted.append(ready.pop(0))
+            evicted.append(ready.pop())  # its newest: take() uses the oldest first
             if not ready:
                 del self._ready[oldest]
         return evicted

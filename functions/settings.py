@@ -7,6 +7,7 @@ ingress also assumes until an executor has reported its own (one source for both
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
@@ -150,6 +151,13 @@ class ExecutorSettings(Settings):
         "`/proc`, as in every pod) and else uses the static stand-in; `private` or `static` "
         "forces one. `/health` reports it as `proc`",
     )
+    prestart: bool = Field(
+        default=True,
+        validation_alias="SENTINEL_PRESTART",
+        description="start a Python script's interpreter in its prepared sandbox ahead of the "
+        "run, so the run only hands it the script (functions/prestart.py; what a program can "
+        'tell of it: docs/security.md, "Prepared sandboxes"); off, each run starts python3 cold',
+    )
     limits: Literal["auto", "rlimit"] = Field(
         default="auto",
         validation_alias="SENTINEL_LIMITS",
@@ -180,6 +188,13 @@ class ExecutorSettings(Settings):
     def cache_root(self) -> Path:
         """Where the compile cache and precompiled headers live."""
         return self.cache_dir or self.work_dir / "cache"
+
+
+@functools.cache
+def prestart_wanted() -> bool:
+    """SENTINEL_PRESTART of this process, read once (every run asks: functions/sandbox.py); a
+    benchmark that switches it calls `prestart_wanted.cache_clear()`."""
+    return ExecutorSettings.from_env().prestart
 
 
 def limits_wanted() -> str:

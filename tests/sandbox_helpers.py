@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventing.contract import ExecutionResult, Limits, Submission, TestCase
-from functions import cgroups, identity, procfs, rlimits, runner, sandbox
+from functions import cgroups, identity, prestart, procfs, rlimits, runner, sandbox
 from functions.languages import Language, load_registry, served
 from functions.settings import ExecutorSettings
 
@@ -63,7 +63,8 @@ _SPARE_PROGRAMS = (sandbox.BWRAP, rlimits.PRLIMIT, identity.SETPRIV)
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
     (a spare is a bwrap blocked on its --args, not yet released, or the setpriv(1) or
-    prlimit(1) about to become one)."""
+    prlimit(1) about to become one, or a prestarted python still waiting for its release:
+    functions/prestart.py)."""
     where = sandbox.delegation()
     if where is None:
         return []
@@ -82,9 +83,22 @@ def leftovers() -> list[str]:
                 continue
             # A spare may be caught before setpriv(1) or prlimit(1) has exec'd bwrap.
             program = cmdline[0].decode(errors="replace")
-            if program not in _SPARE_PROGRAMS or b"--args" not in cmdline:
+            spare = program in _SPARE_PROGRAMS and b"--args" in cmdline
+            if not spare and not _waiting_launcher(pid, cmdline):
                 found.append(b" ".join(cmdline).decode(errors="replace"))
     return found
+
+
+def _waiting_launcher(pid: str, cmdline: list[bytes]) -> bool:
+    """Whether `pid` is a prestarted interpreter not yet released: the launcher's command line,
+    and its release pipe (which it closes on the release's byte) still open."""
+    launcher = [prestart.PYTHON.encode(), b"-c", prestart.LAUNCHER.encode()]
+    if cmdline[:3] != launcher or len(cmdline) < 4:
+        return False
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{int(cmdline[3])}").startswith("pipe:")
+    except (OSError, ValueError):
+        return False
 
 
 def host_processes_with(marker: str) -> list[int]:

@@ -50,7 +50,7 @@ LIMIT_FIELDS = {
 LANGUAGE_FIELDS = {"name", "displayName", "description", "example", "version", "aliases"}
 HEALTH_FIELDS = {
     "status", "reason", "executor", "languages", "limits", "proc", "compileCache", "user",
-    "sandboxUser", "spares",
+    "sandboxUser", "spares", "headersBuilding",
 }  # fmt: skip
 CACHE_FIELDS = {"hits", "misses", "stores", "evictions", "maxBytes"}
 

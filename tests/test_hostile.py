@@ -947,8 +947,9 @@ def test_a_prepared_sandbox_never_released_runs_nothing(tmp_path: Path) -> None:
     """A sandbox set up ahead and never given its run (the executor died first) never execs its
     program: the program here would print, and nothing comes out before or after its end."""
     limits = sandbox.RunLimits(cpu_ms=1000, wall_ms=5000, memory_kb=64 << 10, output_bytes=4096)
-    key = (("/bin/sh", "-c", "echo ran"), (), (limits.tmp_bytes, 2 << 20, ()), None, procfs.mode())
-    prepared = sandbox._Prepared.spawn(key, sandbox.delegation())
+    shape = (limits.tmp_bytes, 2 << 20, ())
+    key = (("/bin/sh", "-c", "echo ran"), (), shape, None, procfs.mode(), False)
+    prepared = sandbox._Prepared.spawn(key, sandbox.delegation(), sandbox._group_limits(limits))
     try:
         assert prepared.ready(), prepared.status
         time.sleep(0.2)  # it would have run by now, were it not blocked
