@@ -633,10 +633,16 @@ class _Prepared:
 
 
 def _fitting(prepared: _Prepared | None, limits: GroupLimits) -> _Prepared | None:
-    """`prepared` when its group takes the run's limits, else None (it is closed: the run starts
-    one of its own under them)."""
-    if prepared is None or prepared.fits(limits):
-        return prepared
+    """`prepared` when it can serve a run with `limits`, else None (it is closed: the run starts
+    one of its own under them). Closed too when asking failed, as release would close it."""
+    if prepared is None:
+        return None
+    try:
+        if prepared.fits(limits):
+            return prepared
+    except BaseException:
+        prepared.close()
+        raise
     prepared.close()
     return None
 
