@@ -3,11 +3,12 @@
 Why a guest: these machines are a v1/v2 hybrid whose hierarchies must never be remounted, while
 a current Debian with systemd (what the README names) mounts only cgroup2. The guest
 (scripts/cgroup-v2-vm.sh: debootstrap, `mke2fs -d`, qemu with -kernel/-initrd, no network) gets
-a copy of this checkout, and runs tests/test_cgroups.py and tests/test_cgroup_delegation.py as
-root in a `systemd-run --scope -p Delegate=yes` scope with SENTINEL_EXPECT_LIMITS=cgroup-v2. One
-boot per test run; the image is cached under /var/cache/sentinel-vm and built from nothing when
-missing. Here every check is read back from the guest's JUnit report: each must have passed
-there, none skipped, so a guest that silently fell back to rlimits fails this test.
+a copy of this checkout, and runs tests/test_cgroups.py, tests/test_cgroup_delegation.py and
+tests/test_prestart.py as root in a `systemd-run --scope -p Delegate=yes` scope with
+SENTINEL_EXPECT_LIMITS=cgroup-v2. One boot per test run; the image is cached under
+/var/cache/sentinel-vm and built from nothing when missing. Here every check is read back from
+the guest's JUnit report: each must have passed there, none skipped, so a guest that silently
+fell back to rlimits fails this test.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "cgroup-v2-vm.sh"
 VENV_PYTHON = "/opt/sentinel-venv/bin/python"
-INNER_FILES = ("tests/test_cgroups.py", "tests/test_cgroup_delegation.py")
+INNER_FILES = ("tests/test_cgroups.py", "tests/test_cgroup_delegation.py", "tests/test_prestart.py")
 # What must have passed in the guest (not skipped: there, v2 is the only way).
 MUST_PASS = (
     "test_limits_mode_is_the_one_this_host_must_give",
@@ -42,6 +43,9 @@ MUST_PASS = (
     "test_a_subtree_handed_over_without_systemd_limits_runs_with_v2[root]",
     "test_a_subtree_handed_over_without_systemd_limits_runs_with_v2[nobody]",
     "test_the_executors_health_reports_its_limits_mode",
+    # v2 answers a memory limit under a waiting interpreter's usage by killing it, not EBUSY
+    "test_a_spare_that_cannot_serve_its_run_is_replaced_by_one_started_under_the_runs_limit",
+    "test_a_prestarted_script_sees_what_a_cold_python3_shows_it",
 )
 INNER = (
     "SENTINEL_EXPECT_LIMITS=cgroup-v2 systemd-run --scope --quiet -p Delegate=yes "
