@@ -10,8 +10,12 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
 PYTHON = "3.11"
-# The container tests' Debian packages (scripts/podman-images.sh): podman with runc, not crun.
-CONTAINER_PACKAGES = ("podman", "runc", "debootstrap", "uidmap", "slirp4netns", "fuse-overlayfs")
+# The container tests' Debian packages (scripts/podman-images.sh): podman with runc, not crun;
+# catatonit for a pod's infra container (podman builds its pause image from it: without it,
+# and with no pause image in the local storage yet, `podman pod create` fails).
+CONTAINER_PACKAGES = (
+    "podman", "runc", "debootstrap", "uidmap", "slirp4netns", "fuse-overlayfs", "catatonit",
+)  # fmt: skip
 
 
 def _system_packages(session: nox.Session) -> None:

@@ -50,10 +50,10 @@ P() { settings; podman --cgroup-manager=cgroupfs --runtime=runc "$@"; }
 
 packages() {
     command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null \
-        && return 0
-    [ "$(id -u)" = 0 ] || die "needs the Debian packages podman, runc and debootstrap (apt-get install podman runc debootstrap)"
-    say "installing podman, runc, debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap \
+        && command -v catatonit >/dev/null && return 0
+    [ "$(id -u)" = 0 ] || die "needs the Debian packages podman, runc, debootstrap and catatonit (apt-get install podman runc debootstrap catatonit)"
+    say "installing podman, runc, debootstrap, catatonit"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap catatonit \
         fuse-overlayfs slirp4netns uidmap >/dev/null
 }
 
