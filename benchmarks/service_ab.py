@@ -72,14 +72,17 @@ def _headers_built(executor_log: Path, timeout_s: float = 120) -> float:
     on one of the two cores for several seconds at each start: measured concurrency 1 at 48-57
     ms p50 instead of 41). Read from its log, which every checkout writes, rather than from
     /health's headersBuilding, which older ones lack."""
+    from functions.languages import load_registry  # the checkout's own
+
+    headers = len(load_registry()["cpp"].precompiled_headers)  # one log line each
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         with contextlib.suppress(OSError):
             said = executor_log.read_text(errors="replace")
-            if (
-                said.count('"precompiled header ready"') + said.count('"precompiled header failed"')
-                >= 2
-            ):  # bits/stdc++.h and iostream (functions/languages.toml)
+            ended = said.count('"precompiled header ready"') + said.count(
+                '"precompiled header failed"'
+            )
+            if ended >= headers:
                 break
         time.sleep(0.5)
     return round(time.monotonic() - started, 1)

@@ -26,12 +26,12 @@ PYTHON = "/usr/bin/python3"
 
 # Runs as the -c module: it defines one name, and deletes it before the script runs.
 LAUNCHER = """\
-def _sentinel_launch(fd, path, args):
+def _sentinel_launch(fd, args):
     import os, sys
     if os.read(fd, 1) != b"r":  # the executor ended before the run: no script ever came
         os._exit(70)
     os.close(fd)
-    path = os.path.abspath(path)
+    path = os.path.abspath(args[0])
     sys.argv[:] = args
     sys.path[0] = os.path.dirname(path)
     names = globals()
@@ -55,8 +55,7 @@ def _sentinel_launch(fd, path, args):
     return code
 
 
-exec(_sentinel_launch(int(__import__("sys").argv[1]), __import__("sys").argv[2],
-                      __import__("sys").argv[2:]))
+exec(_sentinel_launch(int(__import__("sys").argv[1]), __import__("sys").argv[2:]))
 """
 
 

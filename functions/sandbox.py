@@ -190,9 +190,9 @@ def run(
     if where is None:
         command = rlimits.inner_command(limits.processes, command)
     wanted = _wanted(limits)
+    ahead = settings.prestart_wanted() and _prestart_at(command) is not None
     # Set at spawn when bwrap switches ids (a root executor may not prlimit another uid) or its
     # program starts ahead of the run (release's prlimit would reach bwrap's pid 1 only).
-    ahead = settings.prestart_wanted() and _prestart_at(command) is not None
     fixed = (
         rlimits.outer(wanted, grouped=where is not None)
         if identity.sandbox_ids().switch or ahead
@@ -454,8 +454,15 @@ class _Prepared:
             for fd in (args_r, filter_fd, status_w, block_r, *(streams or ())):
                 os.close(fd)
         os.set_blocking(status_r, False)
-        prepared = cls(process, block_w, stdin, status_r, group, rlimits_fixed=fixed is not None)
-        prepared.prestarted = at is not None
+        prepared = cls(
+            process,
+            block_w,
+            stdin,
+            status_r,
+            group,
+            rlimits_fixed=fixed is not None,
+            prestarted=at is not None,
+        )
         try:
             if group is not None:
                 group.join(process.pid)
