@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from functions import prestart, sandbox, settings
+from functions import sandbox, settings
 from functions.languages import load_registry, served
 
 REPEATS = 25
@@ -70,9 +70,10 @@ def main() -> None:
             bare_argv = [a.replace("/box/", f"{work}/") for a in argv]
             bare_env = {**sandbox.BASE_ENV, **env}
             bare, boxed, cold = [], [], []
-            # python's interpreter is started ahead in its spare (functions/prestart.py): the
-            # same run with SENTINEL_PRESTART off is timed beside it
-            modes = (True, False) if prestart.prestartable(argv) else (True,)
+            # Every program starts ahead in its spare (functions/prestart.py: python's
+            # interpreter, any other in a waiting shell): the same run with SENTINEL_PRESTART off
+            # (bwrap blocked just before its exec) is timed beside it.
+            modes = (True, False)
             for _ in range(3):  # warm caches and the spare sandboxes
                 subprocess.run(bare_argv, cwd=work, env=bare_env, capture_output=True)
                 for ahead in modes:

@@ -22,6 +22,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from functions import forks
+
 # Wraps a compile command: its stdout joins its stderr, then /box leaves as a tar on stdout.
 # The exit status stays the compiler's (128+N when a signal killed it).
 PACK = (
@@ -48,28 +50,32 @@ class BoxFile:
 
 
 def listing(box: Path) -> tuple[list[str], list[BoxFile]]:
-    """The directories and the regular files under `box` (names relative, sorted); anything
-    else (links, devices, sockets) is left out."""
+    """The directories and the regular files under `box` (names relative, sorted, each
+    directory's own before those below it); anything else (links, devices, sockets) is left out.
+    With os.scandir's cached stat: every run lists its box on the request path."""
     directories: list[str] = []
     files: list[BoxFile] = []
-    for root, dirs, names in os.walk(box):
-        dirs.sort()
-        here = Path(root)
-        for name in dirs:
-            if not (here / name).is_symlink():
-                directories.append(str((here / name).relative_to(box)))
-        for name in sorted(names):
-            path = here / name
-            info = path.lstat()
-            if stat.S_ISREG(info.st_mode):
-                files.append(
-                    BoxFile(
-                        str(path.relative_to(box)),
-                        path,
-                        info.st_size,
-                        bool(info.st_mode & stat.S_IXUSR),
-                    )
-                )
+
+    def walk(path: str, prefix: str) -> None:
+        try:
+            with os.scandir(path) as found:
+                entries = sorted(found, key=lambda entry: entry.name)
+        except OSError:
+            return  # as os.walk: a directory that cannot be read holds nothing to copy
+        below = []
+        for entry in entries:
+            name = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                directories.append(name)
+                below.append((entry.path, name + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                executable = bool(info.st_mode & stat.S_IXUSR)
+                files.append(BoxFile(name, Path(entry.path), info.st_size, executable))
+        for where, inside in below:
+            walk(where, inside)
+
+    walk(str(box), "")
     if len(directories) + len(files) > MAX_ENTRIES:
         raise Refused(f"more than {MAX_ENTRIES} files in the box")
     return directories, files
@@ -136,7 +142,9 @@ def write_into(
     for file in files:
         mode = 0o755 if file.executable else 0o644
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with open(file.path, "rb") as source:
+        # no fork while it is open for writing: the copy a child held would make its exec
+        # fail (functions/forks.py)
+        with open(file.path, "rb") as source, forks.LOCK:
             with creating():
                 fd = os.open(file.name, flags, mode, dir_fd=box_fd)
             try:

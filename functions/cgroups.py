@@ -255,7 +255,7 @@ class Group:
         if self.version == 2:
             stat = _flat_keyed(self.paths[UNIFIED] / "cpu.stat")
             return stat.get("usage_usec", 0) // 1000
-        return int((self.paths["cpuacct"] / "cpuacct.usage").read_text()) // 1_000_000
+        return int(_read(self.paths["cpuacct"] / "cpuacct.usage")) // 1_000_000
 
     def usage(self) -> Usage:
         """CPU time of every process the run had, the memory peak, and whether OOM struck."""
@@ -265,9 +265,9 @@ class Group:
         oom = _flat_keyed(memory / "memory.oom_control")
         return Usage(
             cpu_ms=self.cpu_ms(),
-            memory_peak_kb=int((memory / "memory.max_usage_in_bytes").read_text()) // 1024,
+            memory_peak_kb=int(_read(memory / "memory.max_usage_in_bytes")) // 1024,
             oom_killed=oom.get("oom_kill", 0) > 0,
-            memory_hit_limit=int((memory / "memory.failcnt").read_text()) > 0,
+            memory_hit_limit=int(_read(memory / "memory.failcnt")) > 0,
         )
 
     def _usage_v2(self) -> Usage:
@@ -275,7 +275,7 @@ class Group:
         events = _flat_keyed(group / "memory.events")
         oom_killed = events.get("oom_kill", 0) > 0
         try:
-            peak: int | None = int((group / "memory.peak").read_text()) // 1024
+            peak: int | None = int(_read(group / "memory.peak")) // 1024
         except FileNotFoundError:
             # No peak before Linux 5.19: a run killed at its limit reached the limit.
             limit = (group / "memory.max").read_text().strip()
@@ -286,6 +286,13 @@ class Group:
             oom_killed=oom_killed,
             memory_hit_limit=events.get("max", 0) > 0,
         )
+
+    def felt_limit(self) -> bool:
+        """Whether its memory limit was reached at least once (an OOM kill reaches it too): the
+        one file of `usage` that says so, for a spare's check on the request path."""
+        if self.version == 2:
+            return _flat_keyed(self.paths[UNIFIED] / "memory.events").get("max", 0) > 0
+        return int(_read(self.paths["memory"] / "memory.failcnt")) > 0
 
     def kill(self) -> None:
         """SIGKILL whatever is left (the pid namespace normally took care of it already).
@@ -425,13 +432,26 @@ def _write(path: Path, value: int) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with path.open("w") as handle:
-        handle.write(text)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    """A small cgroup file's text, in one read: a run's figures are read on the request path,
+    and this takes half of what `Path.read_text` does (its decoder and buffering)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
 
 
 def _flat_keyed(path: Path) -> dict[str, int]:
     """A cgroup file of `key value` lines (cpu.stat, memory.events, memory.oom_control)."""
-    pairs = (line.split() for line in path.read_text().splitlines())
+    pairs = (line.split() for line in _read(path).splitlines())
     return {pair[0]: int(pair[1]) for pair in pairs if len(pair) == 2 and pair[1].isdigit()}
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from functions import forks
+
 REGISTRY_PATH = Path(__file__).with_name("languages.toml")
 
 
@@ -194,9 +196,7 @@ class Language:
     def version(self) -> str:
         """The toolchain's own version line (a trusted command, run once, outside the sandbox)."""
         try:
-            done = subprocess.run(
-                self.version_command, capture_output=True, text=True, timeout=10, env={}
-            )
+            done = forks.run(self.version_command, timeout=10, text=True, env={})
         except (OSError, subprocess.TimeoutExpired):
             return "unknown"
         lines = (done.stdout or done.stderr).strip().splitlines()

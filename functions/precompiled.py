@@ -26,7 +26,7 @@ from pathlib import Path
 
 import structlog
 
-from functions import identity
+from functions import forks, identity
 from functions.languages import Language, PrecompiledHeader
 
 log = structlog.get_logger(__name__)
@@ -113,10 +113,7 @@ def _build_one(language: Language, header: PrecompiledHeader, where: Path) -> No
         os.close(handle)
         argv = [a.replace("{header}", str(header.header)).replace("{output}", temporary)
                 for a in header.command]  # fmt: skip
-        done = subprocess.run(
-            argv, capture_output=True, timeout=BUILD_TIMEOUT_S, env={"PATH": "/usr/bin:/bin"},
-            check=False,
-        )  # fmt: skip
+        done = forks.run(argv, timeout=BUILD_TIMEOUT_S, env={"PATH": "/usr/bin:/bin"})
         if done.returncode != 0:
             log.error("precompiled header failed", language=language.id, stderr=done.stderr[-2000:])
             os.unlink(temporary)

@@ -13,16 +13,35 @@ the script's: the excepthook leaves it out of an uncaught exception's traceback,
 is one frame deeper than Python's own (tests/test_prestart.py compares what a program can see
 with a cold `python3 <script>`).
 
-Each interpreter serves one run and is never reused (a spare is used once), so nothing of one
-submission reaches another. Only a command that is exactly Debian's python3 with a script is
-prestarted; any option in front of the script, and every other program, starts as before.
+Every other program named by its absolute path (a compiled /box/main, java, node, ...) waits in a
+shell instead: `/bin/sh -c WAITER sh <program> [args]` stops itself (SIGSTOP), and the release
+is a SIGCONT, after which it execs the program. So what bwrap would do after its --block-fd
+(load the seccomp filter, fork the sandbox's init, exec) is done before the run, and the run's
+only step is that exec (1 ms of a C++ hello's 3 here, docs/benchmarks.md). A signal and not the
+byte: dash takes no fd above 9 in a redirection, and the release pipe's number is whatever the
+executor had free, so the shell could neither read nor close it (and the program must not
+inherit it). After the exec the process is the program's alone: its argv, environment (in
+the shell's order, not bwrap's; one the shell would alter is not waited in: `waits_in_shell`),
+fds, signal dispositions and rlimits are what bwrap's exec gives it (tests/test_prestart.py
+compares them with a cold start).
+
+Each interpreter or shell serves one run and is never reused (a spare is used once), so nothing
+of one submission reaches another. Only a command that is exactly Debian's python3 with a script
+gets the launcher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 PYTHON = "/usr/bin/python3"
+SHELL = "/bin/sh"
+RELEASE = b"r"  # the byte the executor writes to start a script (functions/sandbox.py release)
+
+# The program and its arguments follow.
+WAITER = 'kill -STOP $$; exec "$@"'
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Runs as the -c module: it defines one name, and deletes it before the script runs.
 LAUNCHER = """\
@@ -65,8 +84,22 @@ def prestartable(program: Sequence[str]) -> bool:
     return len(program) >= 2 and program[0] == PYTHON and not program[1].startswith("-")
 
 
+def waits_in_shell(program: Sequence[str], env_names: Iterable[str]) -> bool:
+    """Whether `program` can wait in the shell: named by an absolute path (the shell's exec
+    then looks nothing up), with an environment the shell passes on unchanged (dash drops a
+    name that is not a shell variable's; the PWD it sets is /box, as bwrap's --chdir does)."""
+    return (
+        bool(program)
+        and program[0].startswith("/")
+        and all(_NAME.fullmatch(name) for name in env_names)
+    )
+
+
 def launcher_command(command: Sequence[str], program_at: int, go_fd: int) -> list[str]:
-    """`command` with its program (from `program_at` on, a `prestartable` one) started ahead:
-    the launcher waits on `go_fd`, which the sandbox must inherit."""
-    script_and_args = list(command[program_at + 1 :])
-    return [*command[:program_at], PYTHON, "-c", LAUNCHER, str(go_fd), *script_and_args]
+    """`command` with its program (from `program_at` on) started ahead: python's launcher for a
+    `prestartable` one, which waits on `go_fd` (the sandbox must inherit it), else the shell's
+    waiter, which waits for SIGCONT (and must not be given `go_fd`)."""
+    program = list(command[program_at:])
+    if prestartable(program):
+        return [*command[:program_at], PYTHON, "-c", LAUNCHER, str(go_fd), *program[1:]]
+    return [*command[:program_at], SHELL, "-c", WAITER, "sh", *program]

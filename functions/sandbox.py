@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import queue
 import re
@@ -38,6 +39,7 @@ from pathlib import Path
 from functions import (
     box_files,
     cgroups,
+    forks,
     identity,
     prestart,
     process_tree,
@@ -190,7 +192,8 @@ def run(
     if where is None:
         command = rlimits.inner_command(limits.processes, command)
     wanted = _wanted(limits)
-    ahead = settings.prestart_wanted() and _prestart_at(command) is not None
+    full_env = {**BASE_ENV, **(env or {})}
+    ahead = settings.prestart_wanted() and _prestart_at(command, full_env) is not None
     # Set at spawn when bwrap switches ids (a root executor may not prlimit another uid) or its
     # program starts ahead of the run (release's prlimit would reach bwrap's pid 1 only).
     fixed = (
@@ -201,7 +204,7 @@ def run(
     shape = (
         limits.tmp_bytes,
         _box_bytes(limits, files),
-        tuple({**BASE_ENV, **(env or {})}.items()),
+        tuple(full_env.items()),
     )
     key = (command, binds, shape, fixed, procfs.mode(), ahead)
     group_limits = _group_limits(limits)
@@ -384,9 +387,10 @@ class _Prepared:
     block fd, after which bwrap only loads the seccomp filter, forks its init and execs. Should
     the byte never come (the executor died) the sandbox dies with its parent (--die-with-parent).
 
-    A Python script's sandbox goes one step further (`prestarted`): bwrap does not block, and
-    the interpreter starts under the seccomp filter, its group's limits and its rlimits, then
-    waits for that byte itself before it reads the script (functions/prestart.py).
+    Most go one step further (`prestarted`): bwrap does not block, and what it execs starts
+    under the seccomp filter, its group's limits and its rlimits, then waits for that byte
+    itself: a Python script's interpreter before it reads the script, or a shell that then
+    execs the program (functions/prestart.py).
     """
 
     process: subprocess.Popen[bytes]
@@ -401,6 +405,10 @@ class _Prepared:
     box_fd: int = -1  # the blocked sandbox's /box, open once it is set up
     group_limits: GroupLimits | None = None  # what its group's limits are set to, once set
     prestarted: bool = False  # its program runs already, waiting for the block fd's byte
+    # A shell waits for the byte in its place (functions/prestart.py): the program it will exec,
+    # checked before the byte as bwrap's own exec would fail on it
+    exec_checked: str = ""
+    waiter: int = 0  # that shell's host pid, once it has stopped itself to wait
 
     @classmethod
     def spawn(
@@ -425,15 +433,17 @@ class _Prepared:
         status_r, status_w = os.pipe()
         stdin = procfs.StdinFile(proc_mode) if streams is None else None
         filter_fd = seccomp.memfd()
-        passed = (args_r, filter_fd, status_w, block_r)
         group = cgroups.Group.create(where) if where is not None else None
-        at = _prestart_at(argv) if ahead else None
+        at = _prestart_at(argv, dict(shape[2])) if ahead else None
         program = argv if at is None else prestart.launcher_command(argv, at, block_r)
+        exec_checked = _exec_checked(argv, at)
+        # A shell waits for a signal instead, and must not hand the pipe to its program.
+        passed = (args_r, filter_fd, status_w) + (() if exec_checked else (block_r,))
         try:
             command = [*_sandbox_args(binds, filter_fd), "--args", str(args_r), "--", *program]
             if fixed is not None:
                 command = [*rlimits.prlimit_command(fixed), *command]
-            process = subprocess.Popen(
+            process = forks.popen(
                 [*identity.switch_command(), *command],
                 stdin=streams[0] if streams is not None else stdin.read_fd if stdin else -1,
                 stdout=subprocess.PIPE if streams is None else streams[1],
@@ -462,6 +472,7 @@ class _Prepared:
             group,
             rlimits_fixed=fixed is not None,
             prestarted=at is not None,
+            exec_checked=exec_checked,
         )
         try:
             if group is not None:
@@ -488,20 +499,26 @@ class _Prepared:
 
     def ready(self, timeout: float = _READY_S) -> bool:
         """Wait until bwrap has set the sandbox up (its pid 1's root is the new root, with the
-        /box tmpfs mounted in it) and open that /box; false if bwrap ended first or took longer
-        than `timeout` (it is then killed). Called by the spares' thread, so a taken spare is
-        ready already. Nothing tells when bwrap is done, so this looks every 0.5 ms (a run may
-        be waiting for this one: _Spares.take)."""
-        if self.box_fd >= 0:
+        /box tmpfs mounted in it) and open that /box, and where a shell waits in it, until that
+        shell has stopped itself (a SIGCONT before would be lost); false if bwrap ended first or
+        took longer than `timeout` (it is then killed). Called by the spares' thread, so a taken
+        spare is ready already. Nothing tells when bwrap is done, so this looks every 0.5 ms (a
+        run may be waiting for this one: _Spares.take)."""
+        if self.box_fd >= 0 and (self.waiter or not self.exec_checked):
             return True
         deadline = time.monotonic() + timeout
         own_root = os.stat("/")
         while time.monotonic() < deadline and self.process.poll() is None:
             self._read_status()
             found = re.search(rb'"child-pid": *(\d+)', self.status)
-            if found is not None and (fd := _set_up_box(int(found.group(1)), own_root)) >= 0:
-                self.box_fd = fd
-                return True
+            if self.box_fd < 0 and found is not None:
+                self.box_fd = _set_up_box(int(found.group(1)), own_root)
+            if self.box_fd >= 0 and found is not None:
+                if not self.exec_checked:
+                    return True
+                self.waiter = _stopped_child(int(found.group(1)))
+                if self.waiter:
+                    return True
             time.sleep(_READY_POLL_S)
         if self.process.poll() is None:
             _kill(self.process)
@@ -529,8 +546,15 @@ class _Prepared:
                 written.write(stdin)
         box_files.write_into(self.box_fd, directories, files, identity.creating_as_sandbox)
         self._close_fds(self.box_fd)
-        with contextlib.suppress(BrokenPipeError):
-            os.write(self.block_fd, b"r")
+        if self.exec_checked and not os.access(f"/proc/{pid1}/root{self.exec_checked}", os.X_OK):
+            # bwrap would fail its exec and write no exit code; the shell would exit 127
+            # like a program that ran
+            raise SandboxUnavailable(f"the sandbox did not start: no {self.exec_checked} to run")
+        if self.waiter:
+            os.kill(self.waiter, signal.SIGCONT)
+        else:
+            with contextlib.suppress(BrokenPipeError):
+                os.write(self.block_fd, prestart.RELEASE)
         self._close_fds(self.block_fd)
 
     def fits(self, limits: GroupLimits) -> bool:
@@ -550,10 +574,8 @@ class _Prepared:
             return False
         if not self.prestarted:
             return True
-        if self.group is not None:
-            usage = self.group.usage()
-            if usage.oom_killed or usage.memory_hit_limit:
-                return False
+        if self.group is not None and self.group.felt_limit():
+            return False
         self._read_status()
         return self.process.poll() is None and b'"exit-code"' not in self.status
 
@@ -654,14 +676,47 @@ def _fitting(prepared: _Prepared | None, limits: GroupLimits) -> _Prepared | Non
     return None
 
 
-def _prestart_at(command: Sequence[str]) -> int | None:
+def _prestart_at(command: Sequence[str], env: Mapping[str, str]) -> int | None:
     """Where in `command` its program begins when that program can start ahead of its run
-    (functions/prestart.py), else None (so also behind the wrapper that packs a compile's box).
-    Whether it does is the key's (SENTINEL_PRESTART, read when the run comes)."""
+    (functions/prestart.py: python's launcher, or the shell's waiter in an environment `env`),
+    else None (so also behind the wrapper that packs a compile's box). Whether it does is the
+    key's (SENTINEL_PRESTART, read when the run comes)."""
     program = _program_of(command)
     at = len(command) - len(program)
     packed = tuple(command[:at][-len(box_files.PACK) :]) == box_files.PACK
-    return None if packed or not prestart.prestartable(program) else at
+    shell = prestart.waits_in_shell(program, env) and _children_listed()
+    if packed or not (prestart.prestartable(program) or shell):
+        return None
+    return at
+
+
+@functools.cache
+def _children_listed() -> bool:
+    """Whether this kernel lists a task's children (CONFIG_PROC_CHILDREN), which is how a
+    waiting shell is found (`_stopped_child`); without it programs start as bwrap execs them."""
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _exec_checked(command: Sequence[str], at: int | None) -> str:
+    """The program a shell waiter will exec for `command` started ahead from `at`, else ""."""
+    if at is None or prestart.prestartable(command[at:]):
+        return ""
+    return command[at]
+
+
+def _stopped_child(pid1: int) -> int:
+    """The host pid of the one child of the sandbox's pid 1 once it is stopped (a shell waiting
+    for its SIGCONT: functions/prestart.py), else 0."""
+    try:
+        with open(f"/proc/{pid1}/task/{pid1}/children", "rb") as listed:
+            children = listed.read().split()
+        if len(children) != 1:
+            return 0
+        with open(f"/proc/{int(children[0])}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return 0
+    return int(children[0]) if state == b"T" else 0
 
 
 def _set_up_box(pid1: int, own_root: os.stat_result) -> int:

@@ -154,9 +154,11 @@ class ExecutorSettings(Settings):
     prestart: bool = Field(
         default=True,
         validation_alias="SENTINEL_PRESTART",
-        description="start a Python script's interpreter in its prepared sandbox ahead of the "
-        "run, so the run only hands it the script (functions/prestart.py; what a program can "
-        'tell of it: docs/security.md, "Prepared sandboxes"); off, each run starts python3 cold',
+        description="start each program in its prepared sandbox ahead of the run: a Python "
+        "script's interpreter, which the run only hands the script, and any other program's "
+        "waiting shell, which the run only tells to exec it (functions/prestart.py; what a "
+        'program can tell of it: docs/security.md, "Prepared sandboxes"); off, bwrap waits '
+        "just before its exec and each run starts its program cold",
     )
     limits: Literal["auto", "rlimit"] = Field(
         default="auto",

@@ -63,8 +63,8 @@ _SPARE_PROGRAMS = (sandbox.BWRAP, rlimits.PRLIMIT, identity.SETPRIV)
 def leftovers() -> list[str]:
     """Processes still inside a run's group of this test process, spare sandboxes aside
     (a spare is a bwrap blocked on its --args, not yet released, or the setpriv(1) or
-    prlimit(1) about to become one, or a prestarted python still waiting for its release:
-    functions/prestart.py)."""
+    prlimit(1) about to become one, or a prestarted python or shell still waiting for its
+    release: functions/prestart.py)."""
     where = sandbox.delegation()
     if where is None:
         return []
@@ -90,15 +90,19 @@ def leftovers() -> list[str]:
 
 
 def _waiting_launcher(pid: str, cmdline: list[bytes]) -> bool:
-    """Whether `pid` is a prestarted interpreter not yet released: the launcher's command line,
-    and its release pipe (which it closes on the release's byte) still open."""
-    launcher = [prestart.PYTHON.encode(), b"-c", prestart.LAUNCHER.encode()]
-    if cmdline[:3] != launcher or len(cmdline) < 4:
-        return False
+    """Whether `pid` is a prestarted interpreter or shell not yet released: the launcher's command
+    line and its release pipe (which it closes on the release's byte) still open, or the shell
+    waiter's (the exec that follows its SIGCONT replaces it)."""
+    python = [prestart.PYTHON.encode(), b"-c", prestart.LAUNCHER.encode()]
+    shell = [prestart.SHELL.encode(), b"-c", prestart.WAITER.encode(), b"sh"]
     try:
-        return os.readlink(f"/proc/{pid}/fd/{int(cmdline[3])}").startswith("pipe:")
-    except (OSError, ValueError):
+        if cmdline[:3] == python and len(cmdline) > 3:
+            return os.readlink(f"/proc/{pid}/fd/{int(cmdline[3])}").startswith("pipe:")
+        if cmdline[:4] == shell:  # stopped, or about to stop: its exec would change it
+            return True
+    except (OSError, ValueError, IndexError):
         return False
+    return False
 
 
 def host_processes_with(marker: str) -> list[int]:

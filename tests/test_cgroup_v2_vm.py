@@ -46,6 +46,9 @@ MUST_PASS = (
     # v2 answers a memory limit under a waiting interpreter's usage by killing it, not EBUSY
     "test_a_spare_that_cannot_serve_its_run_is_replaced_by_one_started_under_the_runs_limit",
     "test_a_prestarted_script_sees_what_a_cold_python3_shows_it",
+    # the shell waiter: found stopped through the children of pid 1, released by a signal
+    "test_its_process_status_is_the_one_bwrap_gives_it",
+    "test_no_other_sandbox_can_release_a_waiting_shell",
 )
 INNER = (
     "SENTINEL_EXPECT_LIMITS=cgroup-v2 systemd-run --scope --quiet -p Delegate=yes "

@@ -1,11 +1,13 @@
-"""A Python script's interpreter starts ahead of its run (functions/prestart.py): the program
-must see what `python3 <script>` shows it, and nothing of the launcher but what the module's
-docstring names; an interpreter never released runs nothing."""
+"""Programs start ahead of their run (functions/prestart.py): a Python script must see what
+`python3 <script>` shows it, and nothing of the launcher but what the module's docstring names;
+any other program, exec'd by the shell that waited for it, what bwrap's own exec shows it. A
+launcher or shell never released runs nothing."""
 
 from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,7 +58,8 @@ def _run(program: str, tmp_path: Path, cold: bool, stdin: bytes = b"") -> sandbo
     box = tmp_path / ("cold" if cold else "warm")
     box.mkdir(exist_ok=True)
     (box / "main.py").write_text(program)
-    # /bin/sh exec'ing python3 is the same cold start, and not a command prestart takes.
+    # /bin/sh exec'ing python3 is the same cold start: not a command the launcher takes (a
+    # shell waits for the release, and python3 starts after it).
     argv = [prestart.PYTHON, "main.py"]
     if cold:
         argv = ["/bin/sh", "-c", "exec /usr/bin/python3 main.py"]
@@ -69,11 +72,24 @@ def test_the_commands_it_starts_ahead_are_exactly_a_python3_script() -> None:
     assert not prestart.prestartable(["/usr/bin/python3", "-I", "-S", "-c", "pass"])
     assert not prestart.prestartable(["/usr/bin/python3"])
     assert not prestart.prestartable(["/bin/sh", "main.py"])
-    assert sandbox._prestart_at(("/usr/bin/python3", "main.py")) == 0
+    assert sandbox._prestart_at(("/usr/bin/python3", "main.py"), ENV) == 0
     behind_prlimit = ("/usr/bin/prlimit", "--nproc=4:4", "--", "/usr/bin/python3", "main.py")
-    assert sandbox._prestart_at(behind_prlimit) == 3
+    assert sandbox._prestart_at(behind_prlimit, ENV) == 3
     packed = (*sandbox.box_files.PACK, "/usr/bin/python3", "main.py")
-    assert sandbox._prestart_at(packed) is None
+    assert sandbox._prestart_at(packed, ENV) is None
+
+
+def test_every_other_program_named_by_its_path_waits_in_the_shell() -> None:
+    assert sandbox._prestart_at(("/box/main",), ENV) == 0
+    assert sandbox._prestart_at(("/usr/bin/java", "-cp", "/box", "Main"), ENV) == 0
+    assert sandbox._prestart_at(("main",), ENV) is None  # the shell's PATH lookup is not bwrap's
+    # an environment the shell would not pass on as it is
+    assert sandbox._prestart_at(("/box/main",), {"NOT-A-NAME": "1"}) is None
+    command = prestart.launcher_command(("/usr/bin/prlimit", "--", "/box/main", "x"), 2, 7)
+    waiter = ["/bin/sh", "-c", prestart.WAITER, "sh"]
+    assert command == ["/usr/bin/prlimit", "--", *waiter, "/box/main", "x"]
+    assert sandbox._exec_checked(("/usr/bin/prlimit", "--", "/box/main", "x"), 2) == "/box/main"
+    assert sandbox._exec_checked(("/usr/bin/python3", "main.py"), 0) == ""
 
 
 def test_a_prestarted_script_sees_what_a_cold_python3_shows_it(tmp_path: Path) -> None:
@@ -109,22 +125,31 @@ def test_exits_output_and_errors_match_a_cold_start(
     assert warm.stderr.splitlines()[-1:] == cold.stderr.splitlines()[-1:]
 
 
-def test_a_prestarted_interpreter_never_released_runs_nothing(tmp_path: Path) -> None:
-    """It waits for the release under the sandbox before it reads any script: killed unreleased
-    (the executor died), it printed nothing, and its box never held a file."""
+def _spare_of(command: tuple[str, ...]) -> sandbox._Prepared:
     key = (
-        (prestart.PYTHON, "main.py"),
+        command,
         (),
         (LIMITS.tmp_bytes, 2 << 20, tuple(ENV.items())),
         None,
         procfs.mode(),
         True,
     )
-    prepared = sandbox._Prepared.spawn(key, sandbox.delegation(), sandbox._group_limits(LIMITS))
+    return sandbox._Prepared.spawn(key, sandbox.delegation(), sandbox._group_limits(LIMITS))
+
+
+UNRELEASED = [(prestart.PYTHON, "main.py"), ("/usr/bin/echo", "ran")]
+
+
+@pytest.mark.parametrize("command", UNRELEASED, ids=["python", "shell"])
+def test_a_prestarted_program_never_released_runs_nothing(command: tuple[str, ...]) -> None:
+    """It waits for the release under the sandbox before it reads any script or execs any
+    program: killed unreleased (the executor died), it printed nothing, and its box never held
+    a file."""
+    prepared = _spare_of(command)
     try:
         assert prepared.prestarted
         assert prepared.ready(), prepared.status
-        time.sleep(0.5)  # the interpreter is up by now, waiting
+        time.sleep(0.5)  # the interpreter or shell is up by now, waiting
         assert prepared.process.poll() is None
         assert sandbox.os.listdir(prepared.box_fd) == []
         sandbox._kill(prepared.process)
@@ -133,6 +158,21 @@ def test_a_prestarted_interpreter_never_released_runs_nothing(tmp_path: Path) ->
         assert prepared.process.stderr.read() == b""
         prepared.process.wait()
         assert not prepared.started_the_program()
+    finally:
+        prepared.close()
+
+
+def test_a_release_pipe_closed_without_its_byte_starts_nothing() -> None:
+    """The pipe closes without the byte when the executor ends mid-way: the launcher exits 70
+    without running the script."""
+    prepared = _spare_of(UNRELEASED[0])
+    try:
+        assert prepared.ready(), prepared.status
+        prepared._close_fds(prepared.block_fd)
+        assert prepared.process.stdout is not None and prepared.process.stderr is not None
+        assert prepared.process.stdout.read() == b""
+        assert prepared.process.wait(timeout=10) == 70
+        assert prepared.process.stderr.read() == b""
     finally:
         prepared.close()
 
@@ -179,3 +219,146 @@ def test_sentinel_prestart_off_starts_each_python_cold(
         settings.prestart_wanted.cache_clear()
     warm = _run(program, tmp_path, cold=False)
     assert warm.stdout.startswith(b"['/usr/bin/python3', '-c', "), warm
+
+
+def _started_both_ways(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: bytes = b""
+) -> tuple[sandbox.RunOutcome, sandbox.RunOutcome]:
+    """`argv` run as it waits in the shell, then as bwrap execs it after its --block-fd."""
+    outcomes = []
+    for wanted in ("true", "false"):
+        monkeypatch.setenv("SENTINEL_PRESTART", wanted)
+        settings.prestart_wanted.cache_clear()
+        try:
+            outcomes.append(sandbox.run(argv, limits=LIMITS, stdin=stdin, env=ENV))
+        finally:
+            monkeypatch.delenv("SENTINEL_PRESTART")
+            settings.prestart_wanted.cache_clear()
+    return outcomes[0], outcomes[1]
+
+
+# What a process can read of how it was started (the lines of /proc/self/status that do not
+# count memory, time or switches; SigQ counts the signals queued to every process of the uid).
+_STARTED_AS = (
+    b"Umask",
+    b"State",
+    b"Pid",
+    b"PPid",
+    b"NSpid",
+    b"TracerPid",
+    b"Uid",
+    b"Gid",
+    b"FDSize",
+    b"Groups",
+    b"SigPnd",
+    b"SigBlk",
+    b"SigIgn",
+    b"SigCgt",
+    b"ShdPnd",
+    b"Cap",
+    b"NoNewPrivs",
+    b"Seccomp",
+    b"Speculation",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/usr/bin/env"],
+        ["/usr/bin/cat", "/proc/self/limits"],
+        ["/usr/bin/cat", "/proc/self/cmdline"],
+        ["/usr/bin/ls", "-a", "/proc/self/fd", "/box", "/tmp"],
+        ["/usr/bin/stat", "-L", "-c", "%F %a", "/proc/self/fd/0", "/proc/self/fd/1", "."],
+        ["/usr/bin/cat"],
+        ["/usr/bin/false"],
+        ["/bin/sh", "-c", "echo out; echo err >&2; kill -SEGV $$"],
+    ],
+)
+def test_a_program_waiting_in_the_shell_sees_what_bwraps_own_exec_shows_it(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited, cold = _started_both_ways(argv, monkeypatch, stdin=b"the input\n")
+    printed = [waited.stdout, cold.stdout]
+    if argv == ["/usr/bin/env"]:  # the same variables, in the shell's order (functions/prestart.py)
+        printed = [_sorted_lines(text) for text in printed]
+    seen = (waited.exit_code, waited.signal, printed[0], waited.stderr)
+    assert seen == (cold.exit_code, cold.signal, printed[1], cold.stderr), (waited, cold)
+    assert waited.stdout or waited.exit_code, waited  # each shows something
+
+
+def _sorted_lines(text: bytes) -> bytes:
+    return b"".join(sorted(text.splitlines(keepends=True)))
+
+
+def test_its_process_status_is_the_one_bwrap_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    waited, cold = _started_both_ways(["/usr/bin/cat", "/proc/self/status"], monkeypatch)
+
+    def started_as(outcome: sandbox.RunOutcome) -> list[bytes]:
+        return [line for line in outcome.stdout.splitlines() if line.startswith(_STARTED_AS)]
+
+    assert started_as(waited) == started_as(cold)
+    assert any(line.startswith(b"Seccomp:\t2") for line in started_as(waited)), waited.stdout
+
+
+def test_a_program_that_is_not_there_is_the_sandboxs_failure_either_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bwrap's exec fails with no exit code; a shell's would exit 127 as a program does: the
+    waiter's program is checked before the release so that both say the sandbox did not start
+    (never a runtime error of the submission's)."""
+    for wanted in ("true", "false"):
+        monkeypatch.setenv("SENTINEL_PRESTART", wanted)
+        settings.prestart_wanted.cache_clear()
+        try:
+            with pytest.raises(sandbox.SandboxUnavailable, match="did not start"):
+                sandbox.run(["/usr/bin/no-such-program"], limits=LIMITS, env=ENV)
+        finally:
+            monkeypatch.delenv("SENTINEL_PRESTART")
+            settings.prestart_wanted.cache_clear()
+
+
+def test_no_other_sandbox_can_release_a_waiting_shell() -> None:
+    """The release is a SIGCONT, and every sandbox's programs run as the same host user: only
+    the pid namespace keeps one run from signalling another's waiting shell (kill -1 reaches
+    every process the sender may signal and can see)."""
+    prepared = _spare_of(("/usr/bin/echo", "ran"))
+    try:
+        assert prepared.ready(), prepared.status
+        assert prepared.waiter and sandbox._stopped_child(prepared._pid1()) == prepared.waiter
+        # -1, and the waiting shell's host pid (nothing, or another process, in the sender's)
+        sending = f"kill -CONT -1; kill -CONT {prepared.waiter} 2>/dev/null; echo sent"
+        other = sandbox.run(["/bin/sh", "-c", sending], limits=LIMITS, env=ENV)
+        assert other.stdout == b"sent\n", other
+        time.sleep(0.2)
+        assert sandbox._stopped_child(prepared._pid1()) == prepared.waiter  # still waiting
+        sandbox._kill(prepared.process)
+        assert prepared.process.stdout is not None
+        assert prepared.process.stdout.read() == b""
+    finally:
+        prepared.close()
+
+
+def test_a_program_copied_into_the_box_is_never_busy_when_it_is_execd(tmp_path: Path) -> None:
+    """Four at a time, back to back: each run copies its binary into the box while other threads
+    start sandboxes (the spares' thread, cold spawns). A fork then would hold the file open for
+    writing, and the shell, which execs right after the release, would fail with ETXTBSY
+    (functions/forks.py). Runs did, before the copy and every fork were put under one lock."""
+    binary = Path("/usr/bin/echo").read_bytes()
+
+    def runs(box: Path) -> list[tuple[int | None, bytes, bytes]]:
+        box.mkdir()
+        (box / "main").write_bytes(binary)
+        (box / "main").chmod(0o755)
+        seen = []
+        for _ in range(40):
+            done = sandbox.run(["/box/main", "ran"], limits=LIMITS, box=box, env=ENV)
+            seen.append((done.exit_code, done.stdout, done.stderr))
+        return seen
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = [
+            o for each in pool.map(runs, [tmp_path / str(n) for n in range(4)]) for o in each
+        ]
+    failed = [outcome for outcome in outcomes if outcome != (0, b"ran\n", b"")]
+    assert failed == [], failed[:3]
