@@ -994,6 +994,9 @@ class _Seen:
     memory_kb: int = 0
     tasks: int = 0
     next_watch: float = 0.0  # rlimit mode: polls spaced to ten times their own cost
+    # a group's CPU time: read every _POLL_S, not at each chunk of output (a short run's figure
+    # is read once, at its end, by the run's usage)
+    next_cpu_check: float = 0.0
 
     @property
     def killed(self) -> bool:
@@ -1003,7 +1006,10 @@ class _Seen:
         """One poll: the run's CPU time against its limit (a cgroup's figure, or the process
         tree's sums in rlimit mode, with its memory against the memory limit)."""
         if prepared.group is not None:
-            self.over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
+            now = time.monotonic()
+            if now >= self.next_cpu_check:
+                self.next_cpu_check = now + _POLL_S
+                self.over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
             return
         began = time.monotonic()
         if began < self.next_watch:
@@ -1043,7 +1049,7 @@ def _collect(prepared: _Prepared, limits: RunLimits, started: float, stdout_cap:
         selector.register(stream, selectors.EVENT_READ)
     selector.register(pidfd, selectors.EVENT_READ)
     deadline = started + limits.wall_ms / 1000
-    seen = _Seen()
+    seen = _Seen(next_cpu_check=started + _POLL_S)
     try:
         while selector.get_map() and not seen.killed:
             remaining = deadline - time.monotonic()
