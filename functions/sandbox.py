@@ -193,26 +193,30 @@ def run(
         command = rlimits.inner_command(limits.processes, command)
     wanted = _wanted(limits)
     full_env = {**BASE_ENV, **(env or {})}
-    ahead = settings.prestart_wanted() and _prestart_at(command, full_env) is not None
-    # Set at spawn when bwrap switches ids (a root executor may not prlimit another uid) or its
-    # program starts ahead of the run (release's prlimit would reach bwrap's pid 1 only).
-    fixed = (
-        rlimits.outer(wanted, grouped=where is not None)
-        if identity.sandbox_ids().switch or ahead
-        else None
-    )
+    at = _prestart_at(command, full_env) if settings.prestart_wanted() else None
     shape = (
         limits.tmp_bytes,
         _box_bytes(limits, files),
         tuple(full_env.items()),
     )
-    key = (command, binds, shape, fixed, procfs.mode(), ahead)
+
+    def key_for(ahead: bool) -> _Key:
+        # rlimits are set at spawn when bwrap switches ids (a root executor may not prlimit
+        # another uid) or its program starts ahead (release's prlimit would reach pid 1 only)
+        switch = identity.sandbox_ids().switch
+        fixed = rlimits.outer(wanted, grouped=where is not None) if switch or ahead else None
+        return (command, binds, shape, fixed, procfs.mode(), ahead)
+
+    key = key_for(at is not None)
+    # Started on the request path, a waiting shell would only add its own start to the run's
+    # (a python launcher does not: the interpreter starts either way).
+    cold_key = key_for(at is not None and prestart.prestartable(command[at:]))
     group_limits = _group_limits(limits)
     if streams is not None:  # its own streams: no prepared sandbox has them
-        prepared = _Prepared.spawn(key, where, group_limits, streams)
+        prepared = _Prepared.spawn(cold_key, where, group_limits, streams)
     else:
         prepared = _fitting(_SPARES.take(key), group_limits) or _Prepared.spawn(
-            key, where, group_limits
+            cold_key, where, group_limits
         )
     started = time.monotonic()
     try:
@@ -1006,9 +1010,9 @@ class _Seen:
         """One poll: the run's CPU time against its limit (a cgroup's figure, or the process
         tree's sums in rlimit mode, with its memory against the memory limit)."""
         if prepared.group is not None:
-            now = time.monotonic()
-            if now >= self.next_cpu_check:
-                self.next_cpu_check = now + _POLL_S
+            moment = time.monotonic()
+            if moment >= self.next_cpu_check:
+                self.next_cpu_check = moment + _POLL_S
                 self.over_cpu = prepared.group.cpu_ms() > limits.cpu_ms
             return
         began = time.monotonic()

@@ -9,6 +9,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,17 +225,36 @@ def test_sentinel_prestart_off_starts_each_python_cold(
 def _started_both_ways(
     argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: bytes = b""
 ) -> tuple[sandbox.RunOutcome, sandbox.RunOutcome]:
-    """`argv` run as it waits in the shell, then as bwrap execs it after its --block-fd."""
+    """`argv` run from a spare in which a shell waits for it, then as bwrap execs it after its
+    --block-fd. A run started cold does not wait in a shell (that would only add its start), so
+    the first run of each makes the spare that the next one takes."""
+    released = _recording_releases(monkeypatch)
     outcomes = []
     for wanted in ("true", "false"):
         monkeypatch.setenv("SENTINEL_PRESTART", wanted)
         settings.prestart_wanted.cache_clear()
         try:
+            sandbox.run(argv, limits=LIMITS, stdin=stdin, env=ENV)
+            time.sleep(0.3)  # its spare is prepared
             outcomes.append(sandbox.run(argv, limits=LIMITS, stdin=stdin, env=ENV))
         finally:
             monkeypatch.delenv("SENTINEL_PRESTART")
             settings.prestart_wanted.cache_clear()
+    assert released[1] and not released[3], released  # each started as it was meant to
     return outcomes[0], outcomes[1]
+
+
+def _recording_releases(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The waiting shell's pid (0 for none) of each sandbox released from now on."""
+    released: list[int] = []
+    release = sandbox._Prepared.release
+
+    def recording(prepared: sandbox._Prepared, *args: Any) -> None:
+        released.append(prepared.waiter)
+        release(prepared, *args)
+
+    monkeypatch.setattr(sandbox._Prepared, "release", recording)
+    return released
 
 
 # What a process can read of how it was started (the lines of /proc/self/status that do not
@@ -307,15 +327,19 @@ def test_a_program_that_is_not_there_is_the_sandboxs_failure_either_way(
     """bwrap's exec fails with no exit code; a shell's would exit 127 as a program does: the
     waiter's program is checked before the release so that both say the sandbox did not start
     (never a runtime error of the submission's)."""
+    released = _recording_releases(monkeypatch)
     for wanted in ("true", "false"):
         monkeypatch.setenv("SENTINEL_PRESTART", wanted)
         settings.prestart_wanted.cache_clear()
         try:
-            with pytest.raises(sandbox.SandboxUnavailable, match="did not start"):
-                sandbox.run(["/usr/bin/no-such-program"], limits=LIMITS, env=ENV)
+            for _ in range(2):  # the first started cold, the second from its spare
+                with pytest.raises(sandbox.SandboxUnavailable, match="did not start"):
+                    sandbox.run(["/usr/bin/no-such-program"], limits=LIMITS, env=ENV)
+                time.sleep(0.3)
         finally:
             monkeypatch.delenv("SENTINEL_PRESTART")
             settings.prestart_wanted.cache_clear()
+    assert released[1] and not released[3], released
 
 
 def test_no_other_sandbox_can_release_a_waiting_shell() -> None:
