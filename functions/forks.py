@@ -19,7 +19,7 @@ from typing import Any
 LOCK = threading.Lock()
 
 
-def popen(argv: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
+def popen(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
     """subprocess.Popen under `LOCK` (it returns once the child has exec'd)."""
     with LOCK:
         return subprocess.Popen(argv, **options)

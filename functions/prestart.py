@@ -17,13 +17,13 @@ Every other program named by its absolute path (a compiled /box/main, java, node
 shell instead: `/bin/sh -c WAITER sh <program> [args]` stops itself (SIGSTOP), and the release
 is a SIGCONT, after which it execs the program. So what bwrap would do after its --block-fd
 (load the seccomp filter, fork the sandbox's init, exec) is done before the run, and the run's
-only step is that exec (1 ms of a C++ hello's 3 here, docs/benchmarks.md). A signal and not the
-byte: dash takes no fd above 9 in a redirection, and the release pipe's number is whatever the
-executor had free, so the shell could neither read nor close it (and the program must not
-inherit it). After the exec the process is the program's alone: its argv, environment (in
-the shell's order, not bwrap's; one the shell would alter is not waited in: `waits_in_shell`),
-fds, signal dispositions and rlimits are what bwrap's exec gives it (tests/test_prestart.py
-compares them with a cold start).
+only step is that exec (a C++ hello's run: 3.7-4.1 ms against 4.4-4.7 cold here,
+docs/benchmarks.md). A signal and not the byte: dash takes no fd above 9 in a redirection, and
+the release pipe's number is whatever the executor had free, so the shell could neither read
+nor close it (and the program must not inherit it). After the exec the process is the
+program's alone: its argv, environment (in the shell's order, not bwrap's; one the shell would
+alter is not waited in: `waits_in_shell`), fds, signal dispositions and rlimits are what bwrap's
+exec gives it (tests/test_prestart.py compares them with a cold start).
 
 Each interpreter or shell serves one run and is never reused (a spare is used once), so nothing
 of one submission reaches another. Only a command that is exactly Debian's python3 with a script

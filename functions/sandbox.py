@@ -392,9 +392,9 @@ class _Prepared:
     the byte never come (the executor died) the sandbox dies with its parent (--die-with-parent).
 
     Most go one step further (`prestarted`): bwrap does not block, and what it execs starts
-    under the seccomp filter, its group's limits and its rlimits, then waits for that byte
-    itself: a Python script's interpreter before it reads the script, or a shell that then
-    execs the program (functions/prestart.py).
+    under the seccomp filter, its group's limits and its rlimits, then waits itself: a Python
+    script's interpreter for that byte before it reads the script, or a shell, stopped until a
+    SIGCONT, that then execs the program (functions/prestart.py).
     """
 
     process: subprocess.Popen[bytes]

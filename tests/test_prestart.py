@@ -290,6 +290,7 @@ _STARTED_AS = (
         ["/usr/bin/cat", "/proc/self/cmdline"],
         ["/usr/bin/ls", "-a", "/proc/self/fd", "/box", "/tmp"],
         ["/usr/bin/stat", "-L", "-c", "%F %a", "/proc/self/fd/0", "/proc/self/fd/1", "."],
+        ["/usr/bin/pwd", "-P"],
         ["/usr/bin/cat"],
         ["/usr/bin/false"],
         ["/bin/sh", "-c", "echo out; echo err >&2; kill -SEGV $$"],
