@@ -74,9 +74,10 @@ class _HandlerLogger:
             # Closed at interpreter exit (a test run's captured stderr) while a daemon thread
             # still logs: the line is dropped, as the stdlib's StreamHandler would drop it,
             # rather than a traceback from that thread. Whoever closes it holds no lock of ours,
-            # so it can also close between the check and the write (CI saw that at flush()).
+            # so it can also close between the check and the write (CI saw that at flush()),
+            # or its descriptor can be gone under an open file object (EBADF, seen in CI too).
             if not getattr(stream, "closed", False):
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, OSError):
                     stream.write(message + "\n")
                     stream.flush()
         finally:

@@ -4,9 +4,11 @@ level, timestamp and message; access lines carry the request id."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +122,16 @@ class _ClosedMidWrite(io.StringIO):
 def test_a_stream_closed_between_the_check_and_the_write_drops_the_line() -> None:
     logger = logs._HandlerLogger(logging.StreamHandler(_ClosedMidWrite()))
     logger.msg('{"message": "late"}')  # raised ValueError before
+
+
+def test_a_stream_whose_descriptor_was_closed_underneath_drops_the_line() -> None:
+    """CI's end of run (2026-12-02 13:38): the completion listener's reconnect line met a stderr
+    whose file descriptor was already closed, and its write raised EBADF in that thread."""
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    os.close(write_end)  # the fd goes, the file object stays open
+    os.close(read_end)
+    logger = logs._HandlerLogger(logging.StreamHandler(stream))
+    logger.msg('{"message": "late"}')  # raised OSError before
+    with contextlib.suppress(OSError):
+        stream.close()
